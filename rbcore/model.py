@@ -1,0 +1,115 @@
+"""The real/bogus CNN of the Tomo-e Gozen transient survey.
+
+The architecture is the "current" model of the talk (Takahashi 2021, table "従来CNNモデルの
+構造", after Hamasaki's master's thesis) and of Takahashi et al. (2022, PASJ 74, 946):
+
+    conv2d 5x5x32 valid  -> (25, 25, 32)   2,432 params
+    max-pool 2           -> (12, 12, 32)
+    conv2d 3x3x64 valid  -> (10, 10, 64)  18,496 params
+    max-pool 2           -> (5, 5, 64)
+    dropout
+    flatten              -> 1600
+    dense 128                             204,928 params
+    dense 64                                8,256 params
+    dense 1 (logit)                            65 params
+    total                                 234,177 params
+
+ReLU after every hidden layer; one logit out, probability = sigmoid(logit).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+# Cutout geometry of the Tomo-e dataset: 29x29 pixels, channels (ref, new, sub).
+CUTOUT_SIZE = 29
+N_CHANNELS = 3
+
+# The talk's table gives no dropout rate. 0.25 after the second pooling is the value of the
+# Keras "mnist_cnn" example whose layer sequence this model follows (conv32-conv64-pool-
+# dropout-dense128); an assumption, stated here and in the README.
+DEFAULT_DROPOUT_RATE = 0.25
+
+
+def _max_pool_2x2(x: jax.Array) -> jax.Array:
+    """2x2 max-pool, stride 2, 'VALID' (Keras MaxPooling2D default: floor of odd sizes)."""
+    b, h, w, c = x.shape
+    h2, w2 = h // 2, w // 2
+    x = x[:, : 2 * h2, : 2 * w2, :].reshape(b, h2, 2, w2, 2, c)
+    # A reshape-and-max has a cheap gradient (a mask), unlike the select-and-scatter of
+    # lax.reduce_window; see benchmarks/bench_training.py.
+    return x.max(axis=(2, 4))
+
+
+class RBCNN(nnx.Module):
+    """The talk's real/bogus CNN (234,177 parameters).
+
+    Args:
+        dropout_rate: dropout probability after the second pooling layer.
+        rngs: random streams for parameter initialization and dropout.
+
+    Call:
+        x: float32[B, 29, 29, 3] normalized cutouts (see `rbcore.preprocess.normalize`).
+        Returns float32[B] logits.
+
+    Notes:
+        `model.train()` enables dropout, `model.eval()` disables it (Flax NNX).
+    """
+
+    def __init__(self, *, dropout_rate: float = DEFAULT_DROPOUT_RATE, rngs: nnx.Rngs):
+        self.dropout_rate = dropout_rate
+        self.conv1 = nnx.Conv(N_CHANNELS, 32, kernel_size=(5, 5), padding="VALID", rngs=rngs)
+        self.conv2 = nnx.Conv(32, 64, kernel_size=(3, 3), padding="VALID", rngs=rngs)
+        self.dropout = nnx.Dropout(dropout_rate, rngs=rngs)
+        self.dense1 = nnx.Linear(5 * 5 * 64, 128, rngs=rngs)
+        self.dense2 = nnx.Linear(128, 64, rngs=rngs)
+        self.dense3 = nnx.Linear(64, 1, rngs=rngs)
+
+    def features(self, x: jax.Array) -> dict[str, jax.Array]:
+        """Every layer's output, keyed by the talk's layer names (for inspection and tests)."""
+        out = {}
+        x = out["conv2d_1"] = nnx.relu(self.conv1(x))
+        x = out["max_pooling2d_1"] = _max_pool_2x2(x)
+        x = out["conv2d_2"] = nnx.relu(self.conv2(x))
+        x = out["max_pooling2d_2"] = _max_pool_2x2(x)
+        x = out["dropout_1"] = self.dropout(x)
+        x = out["flatten_1"] = x.reshape(x.shape[0], -1)
+        x = out["dense_1"] = nnx.relu(self.dense1(x))
+        x = out["dense_2"] = nnx.relu(self.dense2(x))
+        out["dense_3"] = self.dense3(x)
+        return out
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = nnx.relu(self.conv1(x))
+        x = _max_pool_2x2(x)
+        x = nnx.relu(self.conv2(x))
+        x = _max_pool_2x2(x)
+        x = self.dropout(x)
+        x = x.reshape(x.shape[0], -1)
+        x = nnx.relu(self.dense1(x))
+        x = nnx.relu(self.dense2(x))
+        return self.dense3(x)[:, 0]
+
+
+def model_config(model: RBCNN) -> dict:
+    """The constructor arguments that rebuild `model` (stored with checkpoints)."""
+    return {"architecture": "RBCNN", "dropout_rate": float(model.dropout_rate)}
+
+
+def build_model(config: dict | None = None, *, seed: int = 0) -> RBCNN:
+    """Build an `RBCNN` from a config dict as returned by `model_config`."""
+    config = dict(config or {"architecture": "RBCNN"})
+    arch = config.pop("architecture", "RBCNN")
+    if arch != "RBCNN":
+        raise ValueError(f"unknown architecture {arch!r}; this version of rbcore builds 'RBCNN'")
+    unknown = set(config) - {"dropout_rate"}
+    if unknown:
+        raise ValueError(f"unknown RBCNN config fields {sorted(unknown)}; expected 'dropout_rate'")
+    return RBCNN(rngs=nnx.Rngs(seed), **config)
+
+
+def count_params(model: nnx.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(int(jnp.size(p)) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
