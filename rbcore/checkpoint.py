@@ -1,0 +1,126 @@
+"""Save and load a model with its config.
+
+A checkpoint is a directory holding `config.json` (the architecture and constructor
+arguments, see `rbcore.model.model_config`, plus free-form `extra` metadata such as the
+training hyperparameters) and `weights.msgpack` (the model state, Flax msgpack
+serialization). Writes go to temporary files renamed into place, so an interrupted save
+never leaves a half-written checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import jax
+import numpy as np
+from flax import nnx, serialization
+
+from rbcore.model import build_model, model_config
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "weights.msgpack"
+FORMAT_VERSION = 1
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_model(
+    path_dir, model: nnx.Module, config: dict | None = None, extra: dict | None = None
+) -> Path:
+    """Save `model` to the directory `path_dir` (created if needed).
+
+    Args:
+        path_dir: checkpoint directory.
+        model: an `RBCNN`.
+        config: the model config; defaults to `model_config(model)`.
+        extra: JSON-serializable metadata stored beside it (training config, epoch...).
+
+    Returns:
+        The checkpoint directory.
+    """
+    path = Path(path_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    # Parameters only: the dropout RNG state is not part of the trained model.
+    state = jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(model, nnx.Param)))
+    weights = serialization.msgpack_serialize(state)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "model": dict(config or model_config(model)),
+        "extra": extra or {},
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
+    }
+    _atomic_write(path / WEIGHTS_NAME, weights)
+    _atomic_write(path / CONFIG_NAME, json.dumps(meta, indent=2, sort_keys=True).encode())
+    return path
+
+
+def read_config(path_dir) -> dict:
+    """The stored `{"model": ..., "extra": ...}` metadata of a checkpoint."""
+    path = Path(path_dir) / CONFIG_NAME
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no checkpoint config here (expected {CONFIG_NAME})")
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: damaged checkpoint config, not valid JSON ({e})") from e
+    if not isinstance(meta, dict) or "model" not in meta:
+        raise ValueError(f"{path}: not an rbcore checkpoint config (no 'model' field)")
+    return meta
+
+
+def load_model(path_dir) -> tuple[nnx.Module, dict]:
+    """Load a model saved by `save_model`.
+
+    Returns:
+        (model, meta) where meta is `{"model": config, "extra": ...}`; the model is in eval mode.
+
+    Raises:
+        FileNotFoundError: no checkpoint in `path_dir`.
+        ValueError: a damaged file, or weights that do not fit the stored architecture.
+    """
+    path = Path(path_dir)
+    meta = read_config(path)
+    wpath = path / WEIGHTS_NAME
+    if not wpath.exists():
+        raise FileNotFoundError(f"{wpath}: checkpoint weights missing")
+    data = wpath.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if meta.get("weights_sha256") not in (None, digest):
+        raise ValueError(f"{wpath}: damaged checkpoint, checksum differs from {CONFIG_NAME}")
+    try:
+        stored = serialization.msgpack_restore(data)
+    except Exception as e:  # msgpack raises several exception types on corrupt input
+        raise ValueError(f"{wpath}: damaged checkpoint weights, cannot be decoded ({e})") from e
+    model = build_model(meta["model"])
+    target = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    want = {
+        jax.tree_util.keystr(k): np.shape(v) for k, v in jax.tree_util.tree_leaves_with_path(target)
+    }
+    try:
+        got = {
+            jax.tree_util.keystr(k): np.shape(v)
+            for k, v in jax.tree_util.tree_leaves_with_path(stored)
+        }
+    except Exception as e:
+        raise ValueError(f"{wpath}: unexpected weight structure ({e})") from e
+    if want != got:
+        diff = sorted(set(want.items()) ^ set(got.items()))[:4]
+        raise ValueError(
+            f"{wpath}: weights do not match the {meta['model'].get('architecture')} architecture "
+            f"(first differences: {diff})"
+        )
+    state = nnx.state(model, nnx.Param)
+    nnx.replace_by_pure_dict(state, jax.tree.map(np.asarray, stored))
+    nnx.update(model, state)
+    model.eval()
+    return model, meta
