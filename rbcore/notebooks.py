@@ -1,0 +1,160 @@
+"""Run the numbered notebooks headless with papermill, in order, for one profile.
+
+    python -m rbcore.notebooks --profile smoke|default|paper [--only 01 03] [--from 03]
+
+Each `notebooks/NN_*.ipynb` is executed with kernel `python3` and the parameters
+`profile`, `seed`, `run_dir` and `figures_dir`; the executed copy goes to
+`build/<profile>/NN_*.ipynb`. Notebooks share data only through files in `run_dir`
+(`build/<profile>/run`). Figures go to `figures/` (the `smoke` profile writes them to
+`build/smoke/figures/` so that CI never touches the committed figures). The run stops at the
+first failing notebook and names it and the failing cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PROFILES = ("smoke", "default", "paper")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised; the message names the notebook and the failing cell."""
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Where one profile's run reads and writes (all absolute paths)."""
+
+    profile: str
+    notebooks: tuple[Path, ...]
+    build_dir: Path
+    run_dir: Path
+    figures_dir: Path
+
+
+def discover(notebooks_dir: Path) -> list[Path]:
+    """The numbered notebooks `NN_*.ipynb` of `notebooks_dir`, in order."""
+    found = sorted(p for p in Path(notebooks_dir).glob("[0-9][0-9]_*.ipynb"))
+    return found
+
+
+def make_plan(
+    profile: str,
+    *,
+    notebooks_dir: Path | None = None,
+    build_root: Path | None = None,
+    figures_dir: Path | None = None,
+    only: list[str] | None = None,
+    start: str | None = None,
+) -> RunPlan:
+    """Resolve which notebooks run and where their outputs go."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {PROFILES}")
+    notebooks_dir = Path(notebooks_dir or REPO_ROOT / "notebooks")
+    if not notebooks_dir.is_dir():
+        raise FileNotFoundError(f"{notebooks_dir}: notebook folder not found")
+    notebooks = discover(notebooks_dir)
+    if only:
+        notebooks = [p for p in notebooks if p.name[:2] in only]
+        missing = set(only) - {p.name[:2] for p in notebooks}
+        if missing:
+            raise ValueError(f"no notebook numbered {sorted(missing)} in {notebooks_dir}")
+    if start:
+        notebooks = [p for p in notebooks if p.name[:2] >= start]
+    build_dir = Path(build_root or REPO_ROOT / "build").resolve() / profile
+    if figures_dir is None:
+        figures_dir = build_dir / "figures" if profile == "smoke" else REPO_ROOT / "figures"
+    return RunPlan(
+        profile, tuple(notebooks), build_dir, build_dir / "run", Path(figures_dir).resolve()
+    )
+
+
+def run_notebook(path: Path, plan: RunPlan, *, seed: int = 0, extra: dict | None = None) -> Path:
+    """Execute one notebook with papermill; raise `NotebookFailed` naming the cell on error."""
+    import papermill as pm
+
+    out = plan.build_dir / path.name
+    plan.build_dir.mkdir(parents=True, exist_ok=True)
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    params = {
+        "profile": plan.profile,
+        "seed": seed,
+        "run_dir": str(plan.run_dir),
+        "figures_dir": str(plan.figures_dir),
+        **(extra or {}),
+    }
+    try:
+        pm.execute_notebook(
+            str(path),
+            str(out),
+            parameters=params,
+            kernel_name="python3",
+            cwd=str(REPO_ROOT),
+            progress_bar=False,
+            log_output=False,
+        )
+    except pm.PapermillExecutionError as e:
+        raise NotebookFailed(
+            f"{path.name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
+            f"{e.ename}: {e.evalue}\n  executed copy with the traceback: {out}"
+        ) from None
+    return out
+
+
+def run_all(plan: RunPlan, *, seed: int = 0, log=print) -> list[Path]:
+    """Run every notebook of `plan` in order; stop at the first failure."""
+    if not plan.notebooks:
+        log("no numbered notebooks to run")
+        return []
+    done = []
+    for nb in plan.notebooks:
+        t0 = time.perf_counter()
+        log(f"[{plan.profile}] {nb.name} ...", end=" ", flush=True)
+        try:
+            done.append(run_notebook(nb, plan, seed=seed))
+        except NotebookFailed:
+            log("FAILED")
+            raise
+        log(f"done in {time.perf_counter() - t0:.0f} s")
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m rbcore.notebooks", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--profile", choices=PROFILES, default="default", help="work size (default: default)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed passed to every notebook")
+    parser.add_argument("--only", nargs="+", metavar="NN", help="run only these notebook numbers")
+    parser.add_argument("--from", dest="start", metavar="NN", help="start at this notebook number")
+    parser.add_argument(
+        "--notebooks-dir", type=Path, help="folder of NN_*.ipynb (default: notebooks/)"
+    )
+    parser.add_argument("--build-dir", type=Path, help="build root (default: build/)")
+    parser.add_argument("--figures-dir", type=Path, help="figure folder (default: by profile)")
+    args = parser.parse_args(argv)
+    try:
+        plan = make_plan(
+            args.profile,
+            notebooks_dir=args.notebooks_dir,
+            build_root=args.build_dir,
+            figures_dir=args.figures_dir,
+            only=args.only,
+            start=args.start,
+        )
+        run_all(plan, seed=args.seed)
+    except (NotebookFailed, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The notebook runner, and every numbered notebook run headless on the smoke profile.
+
+The notebooks run once, in order, into one temporary run folder (they talk to each other
+only through files there); each test then checks what its notebook wrote.
+"""
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from rbcore.notebooks import NotebookFailed, discover, make_plan, run_all, run_notebook
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+NOTEBOOKS = discover(ROOT / "notebooks")
+
+
+# ----------------------------------------------------------------------------- the runner
+def test_runner_runs_fixture_and_writes_outputs(tmp_path):
+    plan = make_plan("smoke", notebooks_dir=FIXTURES, build_root=tmp_path)
+    assert plan.figures_dir == (tmp_path / "smoke" / "figures").resolve()
+    done = run_all(plan, log=lambda *a, **k: None)
+    assert [p.name for p in done] == ["00_fixture.ipynb"]
+    assert json.loads((plan.run_dir / "fixture.json").read_text()) == {
+        "profile": "smoke",
+        "seed": 0,
+    }
+    assert (plan.figures_dir / "00_fixture.pdf").exists() and (
+        plan.figures_dir / "00_fixture.png"
+    ).exists()
+    executed = json.loads(done[0].read_text())
+    assert any(c.get("outputs") is not None for c in executed["cells"] if c["cell_type"] == "code")
+
+
+def test_runner_names_failing_notebook_and_cell(tmp_path):
+    plan = make_plan("smoke", notebooks_dir=FIXTURES, build_root=tmp_path)
+    with pytest.raises(
+        NotebookFailed, match=r"00_fixture\.ipynb failed in cell \d+.*fixture asked to fail"
+    ):
+        run_notebook(plan.notebooks[0], plan, extra={"fail": True})
+
+
+def test_runner_rejects_unknown_profile_and_number(tmp_path):
+    with pytest.raises(ValueError, match="unknown profile"):
+        make_plan("huge", notebooks_dir=FIXTURES)
+    with pytest.raises(ValueError, match="no notebook numbered"):
+        make_plan("smoke", notebooks_dir=FIXTURES, only=["42"])
+
+
+def test_default_profile_writes_figures_to_repository():
+    plan = make_plan("default", build_root=Path("/nonexistent-build"))
+    assert plan.figures_dir == (ROOT / "figures").resolve()
+
+
+# ------------------------------------------------------------------- the smoke pipeline
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """Run every numbered notebook on the smoke profile; record which ran and the failure."""
+    build = tmp_path_factory.mktemp("build")
+    plan = make_plan("smoke", build_root=build)
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    ran, failure = set(), None
+    for nb in plan.notebooks:
+        try:
+            run_notebook(nb, plan)
+        except NotebookFailed as e:
+            failure = str(e)
+            break
+        ran.add(nb.name[:2])
+    return plan, ran, failure
+
+
+def _check(smoke_run, number):
+    plan, ran, failure = smoke_run
+    assert number in ran, f"notebook {number} did not run: {failure}"
+    figs = list(plan.figures_dir.glob(f"{number}_*.png"))
+    assert figs, f"notebook {number} saved no figure"
+    for png in figs:
+        assert png.with_suffix(".pdf").exists(), f"{png.name} has no PDF twin"
+    return plan.run_dir
+
+
+def _json(path: Path) -> dict:
+    assert path.exists(), f"{path} not written"
+    return json.loads(path.read_text())
+
+
+NUMBERS = [p.name[:2] for p in NOTEBOOKS]
+
+
+@pytest.mark.skipif("01" not in NUMBERS, reason="notebook 01 not present")
+def test_01_data_preparation(smoke_run):
+    run = _check(smoke_run, "01")
+    train = run / "data" / "train"
+    images = sorted(train.glob("images*.npy"))
+    assert images and len(images) == len(list(train.glob("params*.csv")))
+    assert (run / "data" / "test" / "test_real.npy").exists()
+    assert (run / "data" / "test" / "test_bogus.npy").exists()
+    summary = _json(run / "data" / "summary.json")
+    assert summary
+
+
+@pytest.mark.skipif("02" not in NUMBERS, reason="notebook 02 not present")
+def test_02_mislabel_discovery(smoke_run):
+    import pandas as pd
+
+    run = _check(smoke_run, "02")
+    ledger = pd.read_csv(run / "label_ledger.csv")
+    for col in (
+        "id",
+        "detector_id",
+        "fold",
+        "label",
+        "oof_score",
+        "insample_score",
+        "flagged",
+        "rule",
+    ):
+        assert col in ledger.columns, col
+    assert ledger["id"].is_unique
+    assert set(ledger["flagged"].unique()) <= {0, 1}
+    metrics = _json(run / "mislabel_metrics.json")
+    assert {"insample", "oof", "cleanlab"} <= set(metrics)
+
+
+@pytest.mark.skipif("03" not in NUMBERS, reason="notebook 03 not present")
+def test_03_vat_training(smoke_run):
+    from rbcore.checkpoint import load_model
+
+    run = _check(smoke_run, "03")
+    for name in ("current", "vat"):
+        model, meta = load_model(run / "models" / name)
+        assert meta["model"]["architecture"] == "RBCNN"
+
+
+@pytest.mark.skipif("04" not in NUMBERS, reason="notebook 04 not present")
+def test_04_evaluation(smoke_run):
+    run = _check(smoke_run, "04")
+    metrics = _json(run / "metrics.json")
+    for model in ("current", "vat"):
+        for key in ("accuracy", "precision", "recall", "f1", "auc", "fpr_at_tpr90"):
+            entry = metrics[model][key]
+            lo, hi = entry["ci95"]
+            assert lo <= entry["value"] <= hi or entry["value"] != entry["value"], (model, key)
+    assert metrics["test_counts"]["n_real"] > 0 and metrics["test_counts"]["n_bogus"] > 0
+
+
+@pytest.mark.skipif("05" not in NUMBERS, reason="notebook 05 not present")
+def test_05_deployment_week(smoke_run):
+    run = _check(smoke_run, "05")
+    with sqlite3.connect(run / "candidates.sqlite") as db:
+        tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
+        assert "candidates" in tables
+        assert db.execute("select count(*) from candidates").fetchone()[0] >= 0
+
+
+@pytest.mark.skipif("06" not in NUMBERS, reason="notebook 06 not present")
+def test_06_real_alerts(smoke_run):
+    run = _check(smoke_run, "06")
+    result = _json(run / "real_alerts.json")
+    for model in ("current", "vat"):
+        for key in ("auc_vs_drb", "spearman_vs_drb", "asteroid_recall"):
+            assert key in result[model]
