@@ -1,0 +1,91 @@
+"""Tests of rbcore.report: the README results block generated from metrics.json."""
+
+import numpy as np
+import pytest
+
+from rbcore import evaluation as ev
+from rbcore import report
+
+README = """# rbcore
+
+Intro text.
+
+## Results
+
+<!-- results:start -->
+placeholder to be replaced
+<!-- results:end -->
+
+## After
+Kept as it is.
+"""
+
+
+def _write_metrics(path):
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.ones(50, int), np.zeros(3000, int)]
+    base = np.r_[rng.normal(3, 1.5, 50), rng.normal(-4, 1.5, 3000)]
+    doc = {
+        "current": ev.metrics_table(labels, base, n_boot=50),
+        "vat": ev.metrics_table(labels, base * 1.5, n_boot=50),
+        "test_counts": {"n_real": 50, "n_bogus": 3000},
+        "profile": "default",
+        "n_boot": 50,
+    }
+    return ev.write_metrics(path, doc), doc
+
+
+def test_update_readme_writes_generated_table(tmp_path):
+    mpath, doc = _write_metrics(tmp_path / "metrics.json")
+    readme = tmp_path / "README.md"
+    readme.write_text(README)
+    report.main(["--metrics", str(mpath), "--readme", str(readme)])
+    text = readme.read_text()
+    assert "placeholder" not in text
+    assert text.startswith("# rbcore\n\nIntro text.") and text.endswith(
+        "## After\nKept as it is.\n"
+    )
+    block = text.split("<!-- results:start -->")[1].split("<!-- results:end -->")[0]
+    rows = [line for line in block.splitlines() if line.startswith("| ")]
+    assert rows[1].startswith("| Current model |") and rows[2].startswith("| VAT |")
+    # Every number in the table comes from metrics.json.
+    assert report._fmt(doc["vat"]["auc"]["value"]) in rows[2]
+    assert report._fmt(doc["current"]["accuracy"]["ci95"][0]) in rows[1]
+    assert "3,000 bogus" in block and "python -m rbcore.report" in block
+    assert f"{doc['current']['tpr90']['n_bogus_above']} bogus for Current model" in block
+    # Idempotent: running again leaves the file unchanged.
+    report.update_readme(readme, mpath)
+    assert readme.read_text() == text
+
+
+def test_fmt_small_values_scientific():
+    assert report._fmt(0.00065) == "6.50e-04"
+    assert report._fmt(0.9995) == "0.9995"
+    assert report._fmt(0.0) == "0.0000"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "# no markers\n",
+        "<!-- results:end -->\n<!-- results:start -->\n",
+        "<!-- results:start -->\n<!-- results:start -->\n<!-- results:end -->\n",
+    ],
+)
+def test_bad_markers_raise_and_leave_file(tmp_path, content):
+    mpath, _ = _write_metrics(tmp_path / "metrics.json")
+    readme = tmp_path / "README.md"
+    readme.write_text(content)
+    with pytest.raises(ValueError, match="marker"):
+        report.update_readme(readme, mpath)
+    assert readme.read_text() == content
+
+
+def test_missing_files_raise(tmp_path):
+    readme = tmp_path / "README.md"
+    with pytest.raises(FileNotFoundError, match="README"):
+        report.update_readme(readme, tmp_path / "metrics.json")
+    readme.write_text(README)
+    with pytest.raises(FileNotFoundError, match="metrics"):
+        report.update_readme(readme, tmp_path / "metrics.json")
+    assert readme.read_text() == README
