@@ -333,68 +333,11 @@ def test_memorizing_model_hides_mislabels_in_sample_but_not_out_of_fold():
     )
 
 
-# ----------------------------------------------------------------------------- inspection
-
-
-def test_binomial_interval_matches_scipy_and_covers():
-    lo, hi = ml.binomial_interval([0, 3, 10], [10, 10, 10], level=0.95)
-    assert lo[0] == 0 and hi[2] == 1
-    assert lo[1] < 0.3 < hi[1]
-    from scipy.stats import binomtest
-
-    ci = binomtest(3, 10).proportion_ci(0.95, method="exact")
-    assert lo[1] == pytest.approx(ci.low) and hi[1] == pytest.approx(ci.high)
-    assert np.isnan(ml.binomial_interval([0], [0])[0][0])
-
-
-def test_inspection_table_and_class_rates():
-    rng = np.random.default_rng(2)
-    n = 20000
-    labels = rng.integers(0, 2, n)
-    logits = rng.normal(scale=5, size=n)
-    # mislabels pile up on the wrong side, as in the talk
-    p_wrong = ml.sigmoid(np.where(labels == 1, -logits, logits) - 4)
-    wrong = (rng.random(n) < p_wrong).astype(int)
-    edges = ml.logit_bin_edges(10, 2)
-    t = ml.inspection_table(logits, labels, wrong, bin_edges=edges, n_inspect=50, seed=0)
-    assert len(t) == 2 * (edges.size - 1)
-    assert t["n"].sum() == n and t["n_wrong"].sum() == wrong.sum()
-    assert (t["n_inspected"] == np.minimum(t["n"], 50)).all()
-    assert (t["n_found"] <= t["n_inspected"]).all()
-    ok = t["n_inspected"] > 0
-    assert (
-        (t.loc[ok, "est_lo"] <= t.loc[ok, "est"]) & (t.loc[ok, "est"] <= t.loc[ok, "est_hi"])
-    ).all()
-    real = t[t["label"] == 1].sort_values("bin")
-    assert real["true_frac"].iloc[0] > real["true_frac"].iloc[-1]  # tails hold the mislabels
-    rates = ml.estimated_class_rates(t)
-    for lab in (0, 1):
-        r = rates[rates["label"] == lab].iloc[0]
-        truth = wrong[labels == lab].mean()
-        assert r["true_rate"] == pytest.approx(truth)
-        assert abs(r["est_rate"] - truth) < 4 * r["est_err"] + 1e-9
-    # deterministic with the seed
-    t2 = ml.inspection_table(logits, labels, wrong, bin_edges=edges, n_inspect=50, seed=0)
-    pd.testing.assert_frame_equal(t, t2)
-
-
-def test_fully_inspected_bins_give_exact_rates():
-    rng = np.random.default_rng(3)
-    labels = rng.integers(0, 2, 300)
-    logits = rng.normal(size=300)
-    wrong = (rng.random(300) < 0.1).astype(int)
-    t = ml.inspection_table(logits, labels, wrong, bin_edges=[-np.inf, 0, np.inf], n_inspect=10**6)
-    rates = ml.estimated_class_rates(t)
-    np.testing.assert_allclose(rates["est_rate"], rates["true_rate"])
-    np.testing.assert_allclose(rates["est_err"], 0.0)
-
-
-def test_recall_by_group():
-    wrong = np.array([1, 1, 1, 0, 1, 0])
-    flags = {"oof": np.array([1, 0, 1, 1, 1, 0])}
-    snr = np.array([3.0, 3.0, 30.0, 30.0, np.nan, 3.0])
-    g = ml.snr_groups(snr, edges=(0, 10, np.inf))
-    assert g.tolist() == ["[0, 10)", "[0, 10)", "[10, inf)", "[10, inf)", "no source", "[0, 10)"]
-    t = ml.recall_by_group(flags, wrong, g).set_index("group")
-    assert t.loc["[0, 10)", "n_wrong"] == 2 and t.loc["[0, 10)", "recall"] == 0.5
-    assert t.loc["[10, inf)", "recall"] == 1.0 and t.loc["no source", "n_found"] == 1
+def test_profile_settings():
+    k, cfg = ml.profile_settings("smoke", seed=4)
+    assert k == ml.PROFILES["smoke"]["n_folds"] and cfg.seed == 4 and cfg.alpha == 0.0
+    assert cfg.epochs == ml.PROFILES["smoke"]["epochs"]
+    k, cfg = ml.profile_settings("default", n_folds=3, epochs=7)
+    assert (k, cfg.epochs) == (3, 7)
+    with pytest.raises(ValueError, match="unknown profile"):
+        ml.profile_settings("huge")
