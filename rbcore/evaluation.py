@@ -451,3 +451,65 @@ def calibration_summary(labels, logits, *, temperature: float = 1.0, n_bins: int
         "brier": brier(labels, p),
         "ece": expected_calibration_error(reliability_table(labels, p, n_bins=n_bins)),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring, cached
+# ---------------------------------------------------------------------------------------------
+
+
+def file_fingerprint(paths) -> dict:
+    """{path: [size, mtime_ns]} of existing files: identifies the data a score cache was made from."""
+    out = {}
+    for p in map(Path, paths):
+        if p.exists():
+            st = p.stat()
+            out[str(p)] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def cached_logits(
+    cache_path, model_dirs: dict, images, *, fingerprint: dict | None = None, batch_size=1024
+) -> dict[str, np.ndarray]:
+    """Logits of each checkpoint on `images`, computed once and cached in an .npz file.
+
+    Args:
+        cache_path: the .npz cache (e.g. run_dir/test_scores.npz).
+        model_dirs: {name: checkpoint directory (rbcore.checkpoint)}.
+        images: raw float32[N, 29, 29, 3] or a lazy indexable (TestSet.images).
+        fingerprint: JSON-serializable description of the input data (e.g. `file_fingerprint`);
+            a cache made from other data or other weights is recomputed, never reused.
+        batch_size: inference batch.
+
+    Returns:
+        {name: float32[N] logits}.
+    """
+    from rbcore.checkpoint import load_model, read_config
+    from rbcore.train import predict_logits
+
+    key = {
+        "n": len(images),
+        "weights": {k: read_config(d).get("weights_sha256") for k, d in model_dirs.items()},
+        "data": fingerprint or {},
+    }
+    key_json = json.dumps(key, sort_keys=True)
+    cache_path = Path(cache_path)
+    if cache_path.exists():
+        with np.load(cache_path) as z:
+            if "key" in z.files and str(z["key"]) == key_json:
+                return {k: z[f"logits_{k}"] for k in model_dirs}
+    out = {}
+    for name, d in model_dirs.items():
+        model, _ = load_model(d)
+        out[name] = np.asarray(predict_logits(model, images, batch_size=batch_size), np.float32)
+        bad = int((~np.isfinite(out[name])).sum())
+        if out[name].shape != (len(images),) or bad:
+            raise ValueError(
+                f"{d}: expected {len(images)} finite logits, got shape {out[name].shape} "
+                f"with {bad} non-finite"
+            )
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_path.with_name(cache_path.name + ".tmp.npz")
+    np.savez(tmp, key=np.array(key_json), **{f"logits_{k}": v for k, v in out.items()})
+    os.replace(tmp, cache_path)
+    return out

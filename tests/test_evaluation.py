@@ -294,3 +294,63 @@ def test_nll_and_brier_match_sklearn():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert ev.nll([1, 0], [-1000.0, 1000.0]) == pytest.approx(1000.0)
+
+
+# --- cached scoring and figures ----------------------------------------------------------------
+
+
+def test_cached_logits_computes_once_and_invalidates(tmp_path, monkeypatch):
+    from flax import nnx
+
+    from rbcore import train
+    from rbcore.checkpoint import save_model
+    from rbcore.model import RBCNN
+
+    dirs = {}
+    for k, name in enumerate(ev.MODEL_NAMES):
+        dirs[name] = save_model(tmp_path / name, RBCNN(rngs=nnx.Rngs(k)))
+    images = np.random.default_rng(0).normal(size=(6, 29, 29, 3)).astype(np.float32)
+    cache = tmp_path / "test_scores.npz"
+    first = ev.cached_logits(cache, dirs, images, fingerprint={"a": 1})
+    assert cache.exists() and first["current"].shape == (6,)
+    assert not np.array_equal(first["current"], first["vat"])  # two different models
+
+    def fail(*args, **kwargs):
+        raise AssertionError("predict_logits called although the cache is valid")
+
+    monkeypatch.setattr(train, "predict_logits", fail)
+    again = ev.cached_logits(cache, dirs, images, fingerprint={"a": 1})
+    np.testing.assert_array_equal(again["vat"], first["vat"])
+    with pytest.raises(AssertionError, match="cache is valid"):  # other data: recomputed
+        ev.cached_logits(cache, dirs, images, fingerprint={"a": 2})
+
+
+def test_evaluation_figures_draw():
+    from rbcore import metrics
+    from rbcore import plotting as P
+
+    params, labels, logits = _params()
+    L = {"Current model": logits, "VAT": logits * 1.5}
+    bins = np.arange(15.0, 20.01, 1.0)
+    figs = [
+        P.output_distributions(L, labels),
+        P.confusion_matrices({k: metrics.confusion_matrix(labels, v, 0.0) for k, v in L.items()}),
+        P.roc_curves({k: metrics.roc_curve(labels, v)[:2] for k, v in L.items()}),
+        P.pr_curves({k: metrics.precision_recall_curve(labels, v)[:2] for k, v in L.items()}),
+        P.completeness_curves(
+            {k: ev.completeness_vs(params, labels, v, "mag", bins)[0] for k, v in L.items()},
+            xlabel="mag",
+        ),
+        P.fpr_by_category_plot({k: ev.fpr_by_category(params, labels, v) for k, v in L.items()}),
+        P.reliability_diagram(
+            {k: ev.reliability_table(labels, ev.sigmoid(v)) for k, v in L.items()}
+        ),
+    ]
+    n_axes = [len(f.axes) for f in figs]
+    assert n_axes[:4] == [2, 2, 2, 1] and n_axes[4] == 2 and n_axes[6] == 2
+    # Confusion-matrix panels carry count and rate, as the talk shows them.
+    texts = [t.get_text() for t in figs[1].axes[0].texts]
+    tn = int(np.sum((labels == 0) & (logits < 0)))
+    assert any(f"({tn:,})" in t for t in texts)
+    with pytest.raises(ValueError, match="2x2"):
+        P.confusion_matrices({"x": np.zeros((3, 3))})
