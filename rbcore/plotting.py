@@ -501,3 +501,48 @@ def reliability_diagram(tables: dict, *, title: str | None = None) -> plt.Figure
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+# ======================================================================= real alerts (issue 8)
+# Figures of notebook 06: our models' scores on real ZTF alerts against ZTF's drb.
+
+
+def score_vs_drb(
+    probs: dict,
+    drb: np.ndarray,
+    weak_labels: np.ndarray,
+    *,
+    threshold: float,
+    drb_threshold: float = 0.5,
+) -> plt.Figure:
+    """One panel per model: our probability of real against ZTF's drb, per alert.
+
+    Args:
+        probs: model name -> float[N] probability of real (sigmoid of the logit).
+        drb: float[N] ZTF deep real/bogus score; NaN alerts are left out (count in legend).
+        weak_labels: int[N], 1 = matched to a known solar-system object (drawn as triangles).
+        threshold: our registration threshold (horizontal line).
+        drb_threshold: braai's decision threshold (vertical line; Duev et al. 2019).
+
+    Returns:
+        The Figure.
+    """
+    drb = np.asarray(drb, dtype=float)
+    weak = np.asarray(weak_labels)
+    has = np.isfinite(drb)
+    fig, axes = plt.subplots(1, len(probs), figsize=(3.6 * len(probs), 3.4), squeeze=False)
+    for ax, (name, p) in zip(axes[0], probs.items(), strict=True):
+        p = np.asarray(p, dtype=float)
+        other, ast = has & (weak != 1), has & (weak == 1)
+        ax.scatter(drb[other], p[other], s=8, alpha=0.5, c="C0", label=f"other ({other.sum()})")
+        ax.scatter(drb[ast], p[ast], s=14, marker="^", c="C3", label=f"asteroid ({ast.sum()})")
+        ax.axhline(threshold, color="k", lw=0.8, ls="--", label=f"threshold {threshold:g}")
+        ax.axvline(drb_threshold, color="gray", lw=0.8, ls=":", label=f"drb {drb_threshold:g}")
+        ax.set_xlim(-0.03, 1.03)
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel("ZTF drb (braai)")
+        ax.set_ylabel(f"{name}: probability of real")
+        ax.set_title(f"{name} ({(~has).sum()} alerts without drb not shown)", fontsize=8)
+        ax.legend(fontsize=6, loc="center left")
+    fig.tight_layout()
+    return fig
