@@ -441,6 +441,29 @@ def fit_temperature(labels, logits, *, bounds: tuple[float, float] = (1e-2, 1e2)
     return t
 
 
+def prior_shift(logits, *, train_prior: float, target_prior: float) -> np.ndarray:
+    """Logits re-weighted from the training prevalence of reals to a target prevalence.
+
+    Args:
+        logits: float[N] logits of a model trained with a fraction `train_prior` of reals.
+        train_prior: fraction of reals in the training labels.
+        target_prior: fraction of reals where the model is used (e.g. the survey's stream).
+
+    Returns:
+        float64[N] logits + log-odds(target_prior) - log-odds(train_prior).
+
+    Notes:
+        Bayes' rule with class-conditional likelihoods unchanged (Saerens, Latinne & Decaestecker
+        2002, Neural Computation 14, 21, Eq. 2.4): a calibrated classifier trained at one
+        prevalence is calibrated at another after this shift. Unlike temperature scaling it
+        moves the decision at probability 0.5.
+    """
+    for name, p in (("train_prior", train_prior), ("target_prior", target_prior)):
+        if not 0.0 < p < 1.0:
+            raise ValueError(f"{name} must be in (0, 1), got {p}")
+    return np.asarray(logits, dtype=np.float64) + logit(target_prior) - logit(train_prior)
+
+
 def calibration_summary(labels, logits, *, temperature: float = 1.0, n_bins: int = 10) -> dict:
     """NLL, Brier score and ECE of sigmoid(logits / temperature) on (labels, logits)."""
     z = np.asarray(logits, dtype=np.float64) / temperature

@@ -354,3 +354,18 @@ def test_evaluation_figures_draw():
     assert any(f"({tn:,})" in t for t in texts)
     with pytest.raises(ValueError, match="2x2"):
         P.confusion_matrices({"x": np.zeros((3, 3))})
+
+
+def test_prior_shift_recalibrates_to_new_prevalence():
+    rng = np.random.default_rng(3)
+    # Train prevalence 0.5: logit = log-likelihood ratio of two unit Gaussians 2 apart.
+    n_real, n_bogus = 2_000, 200_000  # target prevalence ~0.01
+    x = np.r_[rng.normal(1, 1, n_real), rng.normal(-1, 1, n_bogus)]
+    labels = np.r_[np.ones(n_real, int), np.zeros(n_bogus, int)]
+    z = 2 * x  # calibrated at prevalence 0.5
+    target = n_real / labels.size
+    shifted = ev.prior_shift(z, train_prior=0.5, target_prior=target)
+    assert ev.nll(labels, shifted) < ev.nll(labels, z)
+    assert ev.sigmoid(shifted).mean() == pytest.approx(target, rel=0.1)
+    with pytest.raises(ValueError, match="target_prior"):
+        ev.prior_shift(z, train_prior=0.5, target_prior=0.0)
