@@ -543,6 +543,6 @@ def score_vs_drb(
         ax.set_xlabel("ZTF drb (braai)")
         ax.set_ylabel(f"{name}: probability of real")
         ax.set_title(f"{name} ({(~has).sum()} alerts without drb not shown)", fontsize=8)
-        ax.legend(fontsize=6, loc="center left")
+        ax.legend(fontsize=6, loc="best", framealpha=0.8)
     fig.tight_layout()
     return fig

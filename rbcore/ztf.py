@@ -82,9 +82,43 @@ class AlertSet:
         return len(self.images)
 
 
+# Work per notebook-06 profile: bootstrap resamples of the AUC interval, triplets per gallery.
+PROFILES = {
+    "smoke": {"n_boot": 100, "n_gallery": 4},  # CI: a few seconds
+    "default": {"n_boot": 1000, "n_gallery": 8},  # 1000 resamples: percentile CI convention
+    "paper": {"n_boot": 2000, "n_gallery": 12},
+}
+
+
+def profile_settings(profile: str) -> dict:
+    """Notebook 06's work per profile (see `PROFILES`)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
+    return dict(PROFILES[profile])
+
+
 def default_sample_path() -> Path:
     """`data/ztf_alerts_sample.npz` of this repository, found from the package location."""
     return Path(__file__).resolve().parent.parent / "data" / SAMPLE_NAME
+
+
+def resolve_alerts_path(alerts_path: str | os.PathLike = "") -> Path:
+    """The alert file a notebook parameter names, whatever the working directory.
+
+    Args:
+        alerts_path: "" -> the shipped `data/ztf_alerts_sample.npz`; an absolute path as is;
+            a relative path from the working directory if it exists there, else from the
+            repository root (papermill may run in notebooks/ or in the root).
+
+    Returns:
+        An absolute path (existence is checked by `load_alerts`).
+    """
+    if str(alerts_path) == "":
+        return default_sample_path()
+    path = Path(alerts_path).expanduser()
+    if path.is_absolute() or path.exists():
+        return path.resolve()
+    return (default_sample_path().parent.parent / path).resolve()
 
 
 def overlap_weights(n_in: int, n_out: int = CUTOUT_SIZE, ratio: float | None = None) -> np.ndarray:
@@ -269,8 +303,8 @@ def load_models(models_dir, names=("current", "vat")) -> dict:
     if missing:
         raise FileNotFoundError(
             f"{models_dir}: no trained model(s) {missing} here (expected {models_dir}/<name>/"
-            "config.json); run notebook 03_training with the same run_dir first, or set "
-            "models_dir to the folder that holds them"
+            "config.json); run notebook 03 (training of the Current and VAT models) with the "
+            "same run_dir first, or set models_dir to the folder that holds them"
         )
     return {n: load_model(models_dir / n)[0] for n in names}
 

@@ -248,3 +248,16 @@ def test_report_schema_from_untrained_models(tmp_path):
         assert r["asteroid_recall"] is None or 0.0 <= r["asteroid_recall"] <= 1.0
     assert not np.allclose(logits["current"], logits["vat"])  # two models, two scorings
     assert back["data"]["n_alerts"] == 60 and back["data"]["resampled_on_load"] is False
+
+
+def test_alerts_path_resolves_from_any_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert ztf.resolve_alerts_path("") == ztf.default_sample_path()
+    assert ztf.resolve_alerts_path("data/ztf_alerts_sample.npz") == ztf.default_sample_path()
+    (tmp_path / "data").mkdir()
+    _write(tmp_path / "data" / "ztf_alerts_sample.npz")  # a local file wins over the repo's
+    assert ztf.resolve_alerts_path("data/ztf_alerts_sample.npz") == (
+        tmp_path / "data" / "ztf_alerts_sample.npz"
+    )
+    with pytest.raises(ValueError, match="unknown profile"):
+        ztf.profile_settings("huge")
