@@ -163,3 +163,24 @@ def test_06_real_alerts(smoke_run):
     for model in ("current", "vat"):
         for key in ("auc_vs_drb", "spearman_vs_drb", "asteroid_recall"):
             assert key in result[model]
+
+
+# ------------------------------------------------------ notebook 06: counts and galleries (issue 8)
+@pytest.mark.skipif("06" not in NUMBERS, reason="notebook 06 not present")
+def test_06_real_alerts_counts_and_figures(smoke_run):
+    import numpy as np
+
+    from rbcore import ztf
+
+    run = _check(smoke_run, "06")
+    result = _json(run / "real_alerts.json")
+    alerts = ztf.load_alerts(result["data"]["alerts_path"])
+    drb, weak = alerts.meta["drb"].to_numpy(), alerts.meta["weak_labels"].to_numpy()
+    for model in ("current", "vat"):
+        r = result[model]
+        assert r["n_alerts"] == len(alerts) and r["n_with_drb"] == int(np.isfinite(drb).sum())
+        assert r["n_drb_real"] + r["n_drb_bogus"] == r["n_with_drb"]
+        assert r["n_asteroids"] == int((weak == 1).sum())
+        assert 0.0 <= r["auc_vs_drb"] <= 1.0 and -1.0 <= r["spearman_vs_drb"] <= 1.0
+        for tag in ("we_real", "we_bogus"):
+            assert (smoke_run[0].figures_dir / f"06_disagree_{model}_{tag}.png").exists()
