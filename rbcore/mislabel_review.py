@@ -130,10 +130,12 @@ def inspection_table(
 def estimated_class_rates(table: pd.DataFrame) -> pd.DataFrame:
     """Per given label: mislabel rate estimated from the inspection sample, and the truth.
 
-    The bin estimates are combined weighted by the bin counts (stratified sampling):
-    rate = sum_b (N_b / N) p_b, variance = sum_b (N_b / N)^2 (1 - n_b / N_b) p_b (1 - p_b)
-    / (n_b - 1) (Cochran 1977, eq. 5.7 with the finite-population correction; a fully
-    inspected bin adds no variance).
+    The bin estimates are combined weighted by the bin counts (stratified sampling,
+    Cochran 1977, ch. 5): rate = sum_b (N_b / N) p_b with p_b = k_b / n_b, variance =
+    sum_b (N_b / N)^2 (1 - n_b / N_b) q_b (1 - q_b) / n_b, where the finite-population
+    correction makes a fully inspected bin add no variance and q_b = (k_b + 1/2) / (n_b + 1),
+    the Jeffreys posterior mean, keeps a bin where nothing was found from claiming zero
+    uncertainty (with p_b itself the error would vanish whenever k_b = 0).
 
     Returns:
         DataFrame with label, n, n_inspected, est_rate, est_err (1 sigma), true_rate.
@@ -141,11 +143,12 @@ def estimated_class_rates(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for lab, t in table.groupby("label"):
         t = t[t["n"] > 0]
+        if t.empty:  # no sample carries this label
+            continue
         w = t["n"] / t["n"].sum()
         p, nb, nn = t["est"].to_numpy(), t["n_inspected"].to_numpy(), t["n"].to_numpy()
-        fpc = 1.0 - nb / nn
-        denom = np.where(nb > 1, nb - 1, 1)
-        var = np.sum(w**2 * fpc * p * (1 - p) / denom)
+        q = (t["n_found"].to_numpy() + 0.5) / (nb + 1.0)
+        var = np.sum(w**2 * (1.0 - nb / nn) * q * (1.0 - q) / nb)
         rows.append(
             dict(
                 label=int(lab), n=int(nn.sum()), n_inspected=int(nb.sum()),

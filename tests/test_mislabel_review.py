@@ -65,6 +65,18 @@ def test_fully_inspected_bins_give_exact_rates():
     np.testing.assert_allclose(rates["est_err"], 0.0)
 
 
+def test_nothing_found_still_has_an_error():
+    labels = np.zeros(1000, int)
+    wrong = np.zeros(1000, int)
+    wrong[:5] = 1
+    t = mr.inspection_table(np.zeros(1000), labels, wrong, bin_edges=[-1, 1], n_inspect=20, seed=1)
+    rates = mr.estimated_class_rates(t)
+    assert rates["label"].tolist() == [0]  # no real labels: no row for them
+    r = rates.iloc[0]
+    assert t["n_found"].iloc[0] == 0  # this seed's 20 draws miss the 5 mislabels
+    assert r["est_rate"] == 0 and r["est_err"] > 0.005
+
+
 def test_recall_by_group():
     wrong = np.array([1, 1, 1, 0, 1, 0])
     flags = {"oof": np.array([1, 0, 1, 1, 1, 0])}
