@@ -1,0 +1,165 @@
+"""Write simulated data sets in the layout of the published Tomo-e real/bogus data.
+
+Training: ``images{d}.npy`` (float32 [N, 29, 29, 3]) + ``params{d}.csv`` per detector d;
+test: ``test_real.npy``, ``test_bogus.npy`` (+ ``test_*_params.csv`` with the simulator's
+truth). Writing is chunked (``np.lib.format.open_memmap``), so any size fits in memory, and
+resumable: a complete file is kept, an interrupted one (``*.partial``) is rewritten, and a
+file is renamed to its final name only when complete. Each chunk draws from its own
+``SeedSequence`` child (detector, chunk), so the data do not depend on chunk order or on
+interruptions.
+
+Notes:
+    Layout: Takahashi et al. (2022), Zenodo 10.5281/zenodo.6691804.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rbcore.simulation_config import SurveyConfig
+
+WRITE_CHUNK = 8192  # rows per simulate_candidates call while writing (~80 MB of images)
+N_TRAIN_NIGHTS = 30  # training candidates come from 30 nights, the test from 30 later ones
+TEST_NIGHT0 = 100  # first night of the test set: later than any training night
+
+
+def _complete(npy: Path, csv: Path, n: int) -> bool:
+    """True when both files exist and hold n rows (a finished earlier run)."""
+    if not (npy.exists() and csv.exists()):
+        return False
+    try:
+        shape = np.load(npy, mmap_mode="r").shape
+        rows = sum(1 for _ in open(csv)) - 1
+    except (ValueError, OSError):
+        return False
+    return shape[0] == n and rows == n
+
+
+def _write_pair(npy: Path, csv: Path, n: int, make_chunk) -> bool:
+    """Write n rows chunk by chunk to npy/csv via *.partial files; False if already complete."""
+    if _complete(npy, csv, n):
+        return False
+    from rbcore.simulation import simulate_candidates  # noqa: F401  (import cycle guard)
+
+    tmp_npy, tmp_csv = npy.with_name(npy.name + ".partial"), csv.with_name(csv.name + ".partial")
+    out = np.lib.format.open_memmap(tmp_npy, mode="w+", dtype=np.float32, shape=(n, 29, 29, 3))
+    tables = []
+    for i, start in enumerate(range(0, n, WRITE_CHUNK)):
+        k = min(WRITE_CHUNK, n - start)
+        images, table = make_chunk(i, k)
+        out[start : start + k] = images
+        tables.append(table)
+    out.flush()
+    del out
+    params = (
+        pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["object_type"])
+    )
+    params.to_csv(tmp_csv, index=False)
+    os.replace(tmp_npy, npy)
+    os.replace(tmp_csv, csv)
+    return True
+
+
+def write_training_set(
+    out_dir,
+    n: int,
+    *,
+    seed: int,
+    config: SurveyConfig | None = None,
+    n_detectors: int = 84,
+    n_threads: int = 1,
+) -> dict:
+    """Write a simulated training set, one images/params pair per detector.
+
+    Args:
+        out_dir: folder (created) for images{d}.npy and params{d}.csv, d = 0..n_detectors-1.
+        n: total number of candidates, split evenly over the detectors.
+        seed: master seed; detector d, chunk i uses SeedSequence(seed, spawn_key=(d, i)).
+        config: survey configuration.
+        n_detectors: number of detectors to write (84 for Tomo-e; fewer for smoke runs).
+        n_threads: simulation threads.
+
+    Returns:
+        dict(written=[detector ids written], skipped=[complete ones kept], n=n).
+    """
+    from rbcore.simulation import simulate_candidates
+
+    cfg = SurveyConfig() if config is None else config
+    if not 1 <= n_detectors <= cfg.n_detectors:
+        raise ValueError(
+            f"write_training_set: n_detectors must be in 1..{cfg.n_detectors}, got {n_detectors}"
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written, skipped = [], []
+    for d in range(n_detectors):
+        n_d = n // n_detectors + (d < n % n_detectors)
+
+        def chunk(i, k, d=d):
+            seq = np.random.SeedSequence(seed, spawn_key=(d, i))
+            return simulate_candidates(
+                k,
+                kind="train",
+                seed=seq,
+                config=cfg,
+                detector_id=d,
+                night=i % N_TRAIN_NIGHTS,
+                n_threads=n_threads,
+            )
+
+        did = _write_pair(out / f"images{d}.npy", out / f"params{d}.csv", n_d, chunk)
+        (written if did else skipped).append(d)
+    return {"written": written, "skipped": skipped, "n": n}
+
+
+def write_test_set(
+    out_dir,
+    n_real: int,
+    n_bogus: int,
+    *,
+    seed: int,
+    config: SurveyConfig | None = None,
+    n_threads: int = 1,
+) -> dict:
+    """Write a clean-label test set: test_real.npy, test_bogus.npy and their params csv.
+
+    Args:
+        out_dir: folder (created).
+        n_real: supernovae (on hosts and hostless, detected, realistic magnitudes).
+        n_bogus: bogus detections (no astrophysical sources: labels are clean).
+        seed: master seed; population p (0 real, 1 bogus), chunk i uses
+            SeedSequence(seed, spawn_key=(1000 + p, i)).
+        config: survey configuration.
+        n_threads: simulation threads.
+
+    Returns:
+        dict(written=[names written], skipped=[complete ones kept]).
+    """
+    from rbcore.simulation import simulate_candidates
+
+    cfg = SurveyConfig() if config is None else config
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written, skipped = [], []
+    for p, (name, n, frac) in enumerate((("test_real", n_real, 1.0), ("test_bogus", n_bogus, 0.0))):
+
+        def chunk(i, k, p=p, frac=frac):
+            seq = np.random.SeedSequence(seed, spawn_key=(1000 + p, i))
+            night = TEST_NIGHT0 + i % N_TRAIN_NIGHTS
+            return simulate_candidates(
+                k,
+                kind="test",
+                seed=seq,
+                config=cfg,
+                night=night,
+                real_fraction=frac,
+                n_threads=n_threads,
+            )
+
+        did = _write_pair(out / f"{name}.npy", out / f"{name}_params.csv", n, chunk)
+        (written if did else skipped).append(name)
+    return {"written": written, "skipped": skipped}

@@ -1,0 +1,230 @@
+"""Tests of the data layer (rbcore.datasets): lazy loading, validation, FITS, augmentation."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rbcore.datasets import (
+    LazyImages,
+    count_nan_pixels,
+    dihedral_augment,
+    dihedral_inverse,
+    dihedral_transform,
+    load_test,
+    load_training,
+    read_fits_triplets,
+    write_fits_triplets,
+)
+from rbcore.simulation import write_test_set, write_training_set
+
+
+@pytest.fixture(scope="module")
+def sim_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sim")
+    write_training_set(root / "train", 240, seed=3, n_detectors=3)
+    write_test_set(root / "test", 6, 50, seed=4)
+    return root
+
+
+def _copy(sim_dir, tmp_path):
+    dst = tmp_path / "train"
+    shutil.copytree(sim_dir / "train", dst)
+    return dst
+
+
+def _zenodo_like(tmp_path, n=(4, 6), ids=(7, 2)):
+    """Files as the published data: no truth columns, arbitrary detector ids."""
+    rng = np.random.default_rng(0)
+    for d, k in zip(ids, n, strict=True):
+        np.save(tmp_path / f"images{d}.npy", rng.normal(size=(k, 29, 29, 3)).astype(np.float32))
+        pd.DataFrame(
+            {
+                "object_type": rng.choice(
+                    ["artifact", "rand_artificial_real", "galx_artificial_real"], k
+                )
+            }
+        ).to_csv(tmp_path / f"params{d}.csv", index=False)
+    return tmp_path
+
+
+def test_load_training_simulated(sim_dir):
+    ts = load_training(sim_dir / "train")
+    assert len(ts) == len(ts.images) == 240 and ts.has_truth
+    assert list(ts.params["id"]) == list(range(240))
+    assert list(ts.params["detector_id"].unique()) == [0, 1, 2]
+    assert set(ts.labels) == {0, 1}
+    assert ((ts.params["object_type"] == "artifact") == (ts.labels == 0)).all()
+    assert isinstance(ts.images, LazyImages)
+    assert all(isinstance(a, np.memmap) for a in ts.images.arrays)
+
+
+def test_lazy_fancy_indexing_order(sim_dir):
+    ts = load_training(sim_dir / "train")
+    full = np.concatenate([np.load(sim_dir / "train" / f"images{d}.npy") for d in range(3)])
+    idx = np.array([239, 0, 81, 80, 79, 5, 5, 160])  # unsorted, across files, repeated
+    got = ts.images[idx]
+    assert got.shape == (8, 29, 29, 3) and got.dtype == np.float32
+    assert np.array_equal(got, full[idx], equal_nan=True)
+    assert np.array_equal(ts.images[-1], full[-1], equal_nan=True)
+    assert np.array_equal(ts.images[10:13], full[10:13], equal_nan=True)
+    mask = np.zeros(240, bool)
+    mask[[3, 100]] = True
+    assert np.array_equal(ts.images[mask], full[mask], equal_nan=True)
+    with pytest.raises(IndexError):
+        ts.images[np.array([240])]
+
+
+def test_nan_counted_not_changed(sim_dir):
+    path = sim_dir / "train" / "images0.npy"
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    ts = load_training(sim_dir / "train")
+    n_nan = count_nan_pixels(ts.images)
+    full = np.concatenate([np.load(sim_dir / "train" / f"images{d}.npy") for d in range(3)])
+    assert n_nan == int(np.isnan(full).sum())
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_zenodo_layout_without_truth(tmp_path):
+    ts = load_training(_zenodo_like(tmp_path))
+    assert not ts.has_truth
+    assert list(ts.params["detector_id"]) == [2] * 6 + [7] * 4  # ascending detector ids
+    assert len(ts.images) == 10
+
+
+@pytest.mark.parametrize(
+    "breakage, error, match",
+    [
+        (
+            lambda d: (d / "params1.csv").unlink(),
+            FileNotFoundError,
+            r"images1\.npy has no matching",
+        ),
+        (
+            lambda d: (d / "images2.npy").unlink(),
+            FileNotFoundError,
+            r"params2\.csv has no matching",
+        ),
+        (
+            lambda d: (
+                pd.read_csv(d / "params0.csv").iloc[:-1].to_csv(d / "params0.csv", index=False)
+            ),
+            ValueError,
+            r"params0\.csv has 79 rows",
+        ),
+        (
+            lambda d: np.save(d / "images1.npy", np.zeros((80, 28, 29, 3), np.float32)),
+            ValueError,
+            r"images1\.npy: expected images of shape",
+        ),
+        (
+            lambda d: np.save(d / "images1.npy", np.zeros((80, 29, 29, 3), np.float64)),
+            ValueError,
+            r"images1\.npy: expected dtype float32",
+        ),
+        (
+            lambda d: (
+                pd.read_csv(d / "params2.csv")
+                .assign(object_type="alien")
+                .to_csv(d / "params2.csv", index=False)
+            ),
+            ValueError,
+            r"params2\.csv: unknown object_type \['alien'\]",
+        ),
+        (
+            lambda d: (
+                pd.read_csv(d / "params1.csv")
+                .drop(columns="object_type")
+                .to_csv(d / "params1.csv", index=False)
+            ),
+            ValueError,
+            r"params1\.csv: missing column 'object_type'",
+        ),
+    ],
+)
+def test_validation_errors(sim_dir, tmp_path, breakage, error, match):
+    d = _copy(sim_dir, tmp_path)
+    breakage(d)
+    with pytest.raises(error, match=match):
+        load_training(d)
+
+
+def test_missing_folder_and_empty(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_training(tmp_path / "nope")
+    with pytest.raises(FileNotFoundError, match="no images"):
+        load_training(tmp_path)
+
+
+def test_load_test(sim_dir, tmp_path):
+    te = load_test(sim_dir / "test")
+    assert len(te) == 56 and te.labels[:6].sum() == 6 and te.labels[6:].sum() == 0
+    assert te.has_truth and (te.params["label_is_wrong"] == 0).all()
+    real = np.load(sim_dir / "test" / "test_real.npy")
+    assert np.array_equal(te.images[np.arange(6)], real, equal_nan=True)
+    # without the params files (the Zenodo test data), and with other names
+    shutil.copy(sim_dir / "test" / "test_real.npy", tmp_path / "r.npy")
+    shutil.copy(sim_dir / "test" / "test_bogus.npy", tmp_path / "b.npy")
+    te2 = load_test(tmp_path, real_name="r.npy", bogus_name="b.npy")
+    assert not te2.has_truth and len(te2) == 56
+    with pytest.raises(FileNotFoundError, match="x.npy"):
+        load_test(tmp_path, real_name="x.npy", bogus_name="b.npy")
+
+
+def test_fits_round_trip(tmp_path):
+    rng = np.random.default_rng(1)
+    images = rng.normal(size=(5, 29, 29, 3)).astype(np.float32)
+    images[0, :3, :3, 0] = np.nan
+    table = pd.DataFrame(
+        {"id": np.arange(5), "category": list("abcde"), "mag": rng.uniform(14, 18, 5)}
+    )
+    path = tmp_path / "t.fits"
+    write_fits_triplets(path, images, table)
+    got, meta = read_fits_triplets(path)
+    assert got.dtype == np.float32 and np.array_equal(got, images, equal_nan=True)
+    assert list(meta["category"]) == list("abcde")
+    np.testing.assert_allclose(meta["mag"], table["mag"])
+    with pytest.raises(OSError):
+        write_fits_triplets(path, images)  # no silent overwrite
+    write_fits_triplets(tmp_path / "notable.fits", images)
+    assert read_fits_triplets(tmp_path / "notable.fits")[1] is None
+
+
+def test_fits_errors(tmp_path):
+    from astropy.io import fits
+
+    bad = tmp_path / "bad.fits"
+    fits.HDUList(
+        [fits.PrimaryHDU(), fits.ImageHDU(np.zeros((2, 29, 29), np.float32), name="REF")]
+    ).writeto(bad)
+    with pytest.raises(ValueError, match=r"bad\.fits: missing image extension 'NEW'"):
+        read_fits_triplets(bad)
+    (tmp_path / "junk.fits").write_text("not fits")
+    with pytest.raises(ValueError, match=r"junk\.fits"):
+        read_fits_triplets(tmp_path / "junk.fits")
+    with pytest.raises(FileNotFoundError):
+        read_fits_triplets(tmp_path / "none.fits")
+    with pytest.raises(ValueError, match="images must be"):
+        write_fits_triplets(tmp_path / "x.fits", np.zeros((2, 29, 29)))
+
+
+def test_dihedral_group():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, 29, 29, 3)).astype(np.float32)
+    outs = [dihedral_transform(x, k) for k in range(8)]
+    flat = {o.tobytes() for o in outs}
+    assert len(flat) == 8  # 8 distinct transforms
+    for k in range(8):
+        assert np.array_equal(dihedral_inverse(outs[k], k), x)
+        assert np.array_equal(np.sort(outs[k], axis=None), np.sort(x, axis=None))
+    batch = rng.normal(size=(64, 29, 29, 3)).astype(np.float32)
+    a = dihedral_augment(batch, np.random.default_rng(5))
+    b = dihedral_augment(batch, np.random.default_rng(5))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, batch)
+    # channels move together: the centre pixel of every channel is kept
+    np.testing.assert_array_equal(a[:, 14, 14, :], batch[:, 14, 14, :])

@@ -1,0 +1,238 @@
+"""Tests of the simulated survey (rbcore.simulation*): shapes, determinism, physics, rates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from rbcore import simulation, simulation_io
+from rbcore.simulation import (
+    ALL_CATEGORIES,
+    BOGUS_CATEGORIES,
+    PROFILES,
+    TALK_FP_CATEGORY,
+    SurveyConfig,
+    profile_sizes,
+    simulate_candidates,
+    write_test_set,
+    write_training_set,
+)
+from rbcore.simulation_render import moffat_mog_table, psf_sum_sq, render_points, sersic_mog_table
+
+TALK_LABELS = {
+    "Real?",
+    "Mask in ref",
+    "Bogus",
+    "Low S/N",
+    "Moving?",
+    "Mask in sub",
+    "Tracking error",
+    "Unclear",
+}
+
+
+@pytest.fixture(scope="module")
+def train():
+    return simulate_candidates(6000, kind="train", seed=11)
+
+
+@pytest.fixture(scope="module")
+def reals():
+    # injections only, to test the photometry
+    cfg = SurveyConfig(real_label_noise=0.2)  # more invisible injections to test
+    return simulate_candidates(1500, kind="train", seed=12, real_fraction=1.0, config=cfg)
+
+
+@pytest.mark.parametrize("kind", ["train", "test", "stream"])
+def test_shapes_dtypes_columns(kind):
+    images, params = simulate_candidates(150, kind=kind, seed=1)
+    assert images.shape == (150, 29, 29, 3) and images.dtype == np.float32
+    assert len(params) == 150
+    for col in (
+        "object_type",
+        "category",
+        "is_real_true",
+        "label_is_wrong",
+        "mag",
+        "snr",
+        "seeing_new",
+        "detector_id",
+        "night",
+        "x",
+        "y",
+        "weight",
+    ):
+        assert col in params.columns, col
+    assert set(params["category"]) <= set(ALL_CATEGORIES)
+    assert params["detector_id"].between(0, 83).all()
+    assert not np.isinf(images).any()
+
+
+def test_determinism_and_thread_independence():
+    a, pa = simulate_candidates(2500, kind="stream", seed=5, n_threads=1)
+    b, pb = simulate_candidates(2500, kind="stream", seed=5, n_threads=2)  # 2 chunks
+    assert np.array_equal(a, b, equal_nan=True)
+    pd.testing.assert_frame_equal(pa, pb)
+    c, _ = simulate_candidates(300, kind="stream", seed=6)
+    assert not np.array_equal(a[:300], c, equal_nan=True)
+
+
+def test_mog_fits_are_accurate():
+    # The Moffat and Sérsic mixtures hold their flux and the PSF's FWHM.
+    w, s = moffat_mog_table()
+    np.testing.assert_allclose(w.sum(1), 1.0, atol=1e-6)
+    r = np.array([0.0, 0.5])[:, None, None]  # profile at r = FWHM/2 must be half the centre
+    prof = (w / (2 * np.pi * s**2) * np.exp(-0.5 * (r / s) ** 2)).sum(-1)  # [2, n_beta]
+    assert np.all(np.abs(prof[1] / prof[0] - 0.5) < 0.03)
+    ws, _ = sersic_mog_table()
+    np.testing.assert_allclose(ws.sum(1), 1.0, atol=1e-6)
+
+
+def test_render_points_conserves_flux_and_nea():
+    n = 4
+    w, s = moffat_mog_table()
+    pw, ps = np.repeat(w[:1], n, 0), np.repeat(s[:1] * 3.0, n, 0)
+    img = render_points(
+        np.full((n, 1), 40.0), np.full((n, 1), 40.0), np.full((n, 1), 1000.0), pw, ps, 81
+    )
+    np.testing.assert_allclose(img.sum((1, 2)), 1000.0, rtol=2e-3)
+    psf = img[0] / 1000.0
+    np.testing.assert_allclose((psf**2).sum(), psf_sum_sq(pw, ps)[0], rtol=2e-2)
+
+
+def test_injected_flux_recovered_in_sub(reals):
+    images, p = reals
+    ok = (p["noise_cause"] == "") & (p["category"] == "rand") & (p["mag"] < 15.0)
+    assert ok.sum() > 50
+    flux = 10 ** (-0.4 * (p.loc[ok, "mag"] - p.loc[ok, "zp_new"]))
+    ratio = np.nansum(images[ok.to_numpy(), :, :, 2], axis=(1, 2)) / flux
+    assert abs(np.median(ratio) - 1.0) < 0.05
+
+
+def test_snr_falls_with_magnitude_and_threshold(reals):
+    _, p = reals
+    clean = p[(p["noise_cause"] == "") & (p["category"] == "rand")]
+    rho = stats.spearmanr(clean["mag"], clean["det_snr"]).statistic
+    assert rho < -0.8
+    ratio = (clean["det_snr"] / clean["snr"])[clean["snr"].between(10, 50)]
+    assert 0.85 < ratio.median() < 1.05  # a Gaussian filter on a Moffat PSF: near-optimal
+    assert clean.loc[clean["snr"] > 9, "detected"].mean() > 0.95
+    faint = p[p["noise_cause"] == "faint"]
+    assert len(faint) > 50 and faint["detected"].mean() < 0.2
+    # the limiting magnitude of the median-seeing sky is the configured one
+    assert abs(p["m_lim"].median() - SurveyConfig().limiting_mag) < 0.4
+
+
+def test_invisible_injections(reals):
+    images, p = reals
+    masked = (p["noise_cause"] == "masked").to_numpy()
+    assert masked.sum() > 20 and np.isnan(images[masked, 14, 14, 2]).mean() > 0.9
+    sat = p[p["noise_cause"] == "saturated"]
+    assert len(sat) > 10 and (sat["det_snr"] > 50).all()  # the star dominates the cutout
+
+
+def test_bogus_are_detections(train):
+    _, p = train
+    bogus = p[p["object_type"] == "artifact"]
+    assert bogus["detected"].mean() > 0.98
+    assert (
+        bogus.loc[bogus["detected"] == 1, "det_snr"] >= SurveyConfig().detection_threshold
+    ).all()
+
+
+def test_label_noise_rates(train):
+    _, p = train
+    cfg = SurveyConfig()
+    real, bogus = p[p["object_type"] != "artifact"], p[p["object_type"] == "artifact"]
+    for part, rate in ((real, cfg.real_label_noise), (bogus, cfg.bogus_label_noise)):
+        sd = np.sqrt(rate * (1 - rate) / len(part))
+        assert abs(part["label_is_wrong"].mean() - rate) < 4 * sd + 1e-9
+    assert ((real["label_is_wrong"] == 1) == (real["noise_cause"] != "")).all()
+    assert set(bogus.loc[bogus["label_is_wrong"] == 1, "category"]) <= {
+        "variable_star",
+        "sn_host",
+        "sn_hostless",
+    }
+    # faint injections are invisible: far below the 5-sigma limit
+    faint = real[real["noise_cause"] == "faint"]
+    assert len(faint) == 0 or (faint["snr"] < 2.5).all()
+
+
+def test_category_fractions_match_config():
+    cfg = SurveyConfig()
+    rng = np.random.default_rng(0)
+    cat, *_ = simulation._plan(rng, 200_000, "test", cfg, 1.0, 0.0)
+    counts = pd.Series(cat).value_counts()
+    total = sum(cfg.bogus_mix.values())
+    for c in BOGUS_CATEGORIES:
+        p = cfg.bogus_mix[c] / total
+        assert abs(counts.get(c, 0) / 200_000 - p) < 4 * np.sqrt(p * (1 - p) / 200_000)
+
+
+def test_stream_weights_restore_rates():
+    cfg = SurveyConfig()
+    _, p = simulate_candidates(4000, kind="stream", seed=3, boost=100.0)
+    var = p["category"] == "variable_star"
+    assert var.sum() > 30  # boosted from ~1 to ~80
+    est = (p["weight"] * var).sum() / p["weight"].sum()
+    assert abs(est / cfg.stream_variable_rate - 1) < 0.4  # Poisson error of ~80 boosted rows
+    assert abs(p["weight"].mean() - 1) < 0.05
+    assert (p.loc[~var & ~p["category"].str.startswith("sn_"), "weight"] > 1).all()
+
+
+def test_test_kind_is_clean_and_realistic():
+    _, p = simulate_candidates(400, kind="test", seed=4, real_fraction=0.5)
+    assert (p["label_is_wrong"] == 0).all()
+    real = p[p["label"] == 1]
+    assert set(real["category"]) <= {"sn_host", "sn_hostless"}
+    assert real["detected"].mean() > 0.97
+    # Euclidean counts: more SNe near the limit than bright ones
+    assert (real["mag"] > real["m_lim"] - 1.5).mean() > 0.5
+
+
+def test_talk_fp_mapping_complete():
+    assert set(TALK_FP_CATEGORY) == set(ALL_CATEGORIES)
+    assert set(TALK_FP_CATEGORY.values()) <= TALK_LABELS
+
+
+def test_tomoe_reference_switch():
+    cfg = SurveyConfig(reference="tomoe")
+    images, p = simulate_candidates(100, kind="train", seed=2, config=cfg)
+    assert images.shape == (100, 29, 29, 3)
+    assert p["seeing_ref"].min() >= cfg.seeing_min
+    with pytest.raises(ValueError, match="reference"):
+        simulate_candidates(10, kind="train", seed=2, config=SurveyConfig(reference="hst"))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="kind"):
+        simulate_candidates(10, kind="nightly", seed=0)
+    with pytest.raises(ValueError, match="profile"):
+        profile_sizes("huge")
+    with pytest.raises(ValueError, match="bogus_mix"):
+        SurveyConfig(bogus_mix={"aliens": 1.0}).validate()
+    assert set(PROFILES) == {"smoke", "default", "paper"}
+    assert profile_sizes("default")["n_test_bogus"] >= 200_000
+
+
+def test_writers_resume_and_are_deterministic(tmp_path, monkeypatch):
+    monkeypatch.setattr(simulation_io, "WRITE_CHUNK", 64)
+    out = tmp_path / "train"
+    r1 = write_training_set(out, 300, seed=9, n_detectors=3)
+    assert r1["written"] == [0, 1, 2]
+    first = np.load(out / "images1.npy")
+    table = pd.read_csv(out / "params1.csv")
+    assert len(first) == len(table) == 100
+    assert set(table["object_type"]) <= {"artifact", "rand_artificial_real", "galx_artificial_real"}
+    (out / "images1.npy").unlink()  # an interrupted run: the pair is incomplete
+    (out / "images1.npy.partial").write_bytes(b"garbage")
+    r2 = write_training_set(out, 300, seed=9, n_detectors=3)
+    assert r2["written"] == [1] and r2["skipped"] == [0, 2]
+    assert np.array_equal(np.load(out / "images1.npy"), first, equal_nan=True)
+    assert not (out / "images1.npy.partial").exists()
+    t = write_test_set(tmp_path / "test", 5, 40, seed=1)
+    assert t["written"] == ["test_real", "test_bogus"]
+    assert np.load(tmp_path / "test" / "test_bogus.npy").shape == (40, 29, 29, 3)
+    assert (pd.read_csv(tmp_path / "test" / "test_real_params.csv")["label"] == 1).all()
