@@ -1,0 +1,420 @@
+"""One week in the pipeline: stream simulated candidates through both models into a database.
+
+The talk's last act (Takahashi 2021; Takahashi et al. 2022, Sec. 6): the VAT model went into
+the Tomo-e Gozen pipeline, and in one week (~57.4 million candidates, 30 of them transients
+known to TNS) the registered candidates fell from ~6,000 to ~150 a day. Here each night is
+simulated in chunks (`rbcore.simulation.simulate_candidates(kind="stream")`), each chunk is
+normalized and scored by both models in one XLA call per batch while the next chunk is being
+simulated in a background thread, and the chunk's results go to the candidate database
+(`rbcore.deploy_db`) in one transaction. A night is never held in memory.
+
+Rare classes: at the talk's rates a week holds ~30 supernovae; `boost` multiplies the rate of
+supernovae and variable stars in the stream and every row carries `weight` = p/q (natural
+over simulated probability of its class), so weighted sums are the counts of a stream at
+natural rates ("effective" counts) while the raw counts say how many were simulated.
+
+Resume: a night is committed when its `nights` row exists; a rerun skips committed nights and,
+in the first uncommitted night, the chunks already written (a chunk is determined by
+(seed, night, chunk index), so the resumed week equals an uninterrupted one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from flax import nnx
+
+from rbcore.deploy_db import CandidateDB
+from rbcore.preprocess import normalize_jax
+
+MODEL_NAMES = ("current", "vat")  # the talk's "Simple CNN" (Current) and "VAT" models
+# The talk's one-week confusion matrix at threshold 0.8: bogus 57,386,470 (TN) + 36,337 (FP),
+# real 1 (FN) + 29 (TP).
+TALK_WEEK_CANDIDATES = 57_386_470 + 36_337 + 1 + 29  # 57,422,837
+TALK_NIGHTS = 7  # "1週間" (one week)
+TALK_CANDIDATES_PER_NIGHT = TALK_WEEK_CANDIDATES // TALK_NIGHTS  # 8,203,262
+TALK_THRESHOLD = 0.8  # the talk's registration threshold ("threshold: 0.800")
+TALK_BUDGET_PER_DAY = 150  # talk: "150天体/day (人がチェックできるレベル)"
+# "Real" in the talk's deployment matrix = transients known to TNS; variable stars are counted
+# apart (the talk quotes P(variable) separately), so they are negatives of the matrix here.
+TRANSIENT_CATEGORIES = ("sn_host", "sn_hostless")
+VARIABLE_CATEGORIES = ("variable_star",)
+TRUTH_CLASSES = ("bogus", "transient", "variable")
+# Logit histogram of every candidate (for thresholds other than the registration one):
+# bins of 1/16 in logit over [-16, 16] (probabilities 1e-7 .. 1 - 1e-7), plus under/overflow.
+HIST_EDGES = np.concatenate([[-np.inf], np.linspace(-16.0, 16.0, 513), [np.inf]])
+
+
+@dataclasses.dataclass(frozen=True)
+class DeployConfig:
+    """Size and settings of a deployment week (every default with its source)."""
+
+    n_nights: int = TALK_NIGHTS  # the talk: one week
+    candidates_per_night: int = TALK_CANDIDATES_PER_NIGHT  # the talk: 57.4 M / 7 nights
+    chunk_size: int = 16_384  # candidates simulated + written per transaction (~160 MB raw)
+    batch_size: int = 1_024  # candidates per XLA call (fixed shape; fastest on 2 CPU cores)
+    threshold: float = TALK_THRESHOLD  # registration threshold on the probability (talk: 0.8)
+    boost: float = 1.0  # rate multiplier of supernovae and variable stars (1 = natural)
+    seed: int = 0  # the week's random stream: chunk k of night j uses SeedSequence([seed, j, k])
+    fp_cutouts_per_category: int = 2  # false positives kept per chunk, category and model
+    max_transient_cutouts: int = 256  # transient cutouts kept per chunk (all, at natural rates)
+    sim_threads: int = 1  # simulator threads (the scorer uses the other core)
+
+    def __post_init__(self):
+        for name in ("n_nights", "candidates_per_night", "chunk_size", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"DeployConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"DeployConfig.threshold must be in (0, 1), got {self.threshold}")
+        if self.boost < 1.0:
+            raise ValueError(f"DeployConfig.boost must be >= 1, got {self.boost}")
+
+    @property
+    def n_chunks(self) -> int:
+        """Chunks per night."""
+        return -(-self.candidates_per_night // self.chunk_size)
+
+    @property
+    def volume_scale(self) -> float:
+        """Talk's candidates per night over ours: multiplies counts to the talk's volume."""
+        return TALK_CANDIDATES_PER_NIGHT / self.candidates_per_night
+
+    def fingerprint(self) -> dict:
+        """What must not change between a run and its resumption (n_nights may grow)."""
+        d = dataclasses.asdict(self)
+        d.pop("n_nights")
+        d.pop("sim_threads")
+        return d
+
+
+# smoke: CI (a few thousand candidates, < 1 min with compilation); default: ~1 M candidates,
+# a few minutes on 2 cores; paper: the talk's full week (57.4 M) at natural rates.
+PROFILES = {
+    "smoke": dict(candidates_per_night=700, chunk_size=512, batch_size=256, boost=1000.0),
+    "default": dict(candidates_per_night=150_000, boost=300.0),
+    "paper": dict(candidates_per_night=TALK_CANDIDATES_PER_NIGHT, boost=1.0),
+}
+
+
+def profile_config(profile: str, **overrides) -> DeployConfig:
+    """The `DeployConfig` of a notebook profile with overrides (None values ignored)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
+    kw = {**PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}}
+    return DeployConfig(**kw)
+
+
+# ------------------------------------------------------------------------------ scoring
+
+
+class Scorer:
+    """Normalization and every model's forward pass in one jitted call per fixed-size batch.
+
+    Args:
+        models: {name: RBCNN}, evaluated in inference mode (dropout off); the models' own
+            train/eval mode is left as it is.
+        batch_size: rows per XLA call; the last batch of a call is zero-padded, so the
+            function compiles once.
+
+    Call:
+        images: float32[N, 29, 29, 3] raw cutouts (NaN = masked).
+        Returns {name: float32[N] logits}.
+
+    Notes:
+        Batches are dispatched asynchronously (JAX) and collected at the end, so the host
+        prepares batch i+1 while XLA computes batch i.
+    """
+
+    def __init__(self, models: dict, batch_size: int = 1024):
+        if not models:
+            raise ValueError("Scorer needs at least one model")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.names = tuple(models)
+        self.batch_size = int(batch_size)
+        views = []
+        for m in models.values():
+            twin = nnx.merge(*nnx.split(m))  # eval-mode copy; the caller's model is untouched
+            twin.eval()
+            views.append(nnx.split(twin))
+        self._graphdefs = tuple(g for g, _ in views)
+        self._states = tuple(s for _, s in views)
+
+    def __call__(self, images) -> dict[str, np.ndarray]:
+        images = np.asarray(images, np.float32)
+        if images.ndim != 4 or images.shape[1:] != (29, 29, 3):
+            raise ValueError(f"Scorer expects images float32[N, 29, 29, 3], got {images.shape}")
+        n, b = len(images), self.batch_size
+        pending = []
+        for s in range(0, n, b):
+            x = images[s : s + b]
+            if len(x) < b:
+                x = np.concatenate([x, np.zeros((b - len(x), 29, 29, 3), np.float32)])
+            pending.append(_forward(self._graphdefs, self._states, jnp.asarray(x)))
+        out = {k: np.empty(n, np.float32) for k in self.names}
+        for i, logits in enumerate(pending):
+            s = i * b
+            for k, y in zip(self.names, logits, strict=True):
+                out[k][s : s + b] = np.asarray(y)[: n - s]
+        return out
+
+
+@partial(jax.jit, static_argnums=0)
+def _forward(graphdefs, states, x):
+    """Logits of each model for raw x: float32[B, 29, 29, 3] (one XLA computation).
+
+    The graph definitions are static, so every `Scorer` of the same models and batch size
+    shares one compiled function.
+    """
+    xn = normalize_jax(x)  # on the device, as in training (rbcore.train)
+    return tuple(nnx.merge(g, s)(xn) for g, s in zip(graphdefs, states, strict=True))
+
+
+def sigmoid(logits) -> np.ndarray:
+    """Probability of real from logits, in float64 (no rounding to 1 near the top)."""
+    z = np.asarray(logits, np.float64)
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
+def logit(p: float) -> float:
+    """Inverse of `sigmoid` for a probability in (0, 1)."""
+    return float(np.log(p) - np.log1p(-p))
+
+
+# ------------------------------------------------------------------------------ the stream
+
+
+def truth_class(category) -> np.ndarray:
+    """'transient' (TNS-like supernovae), 'variable' (variable stars) or 'bogus' per row."""
+    c = np.asarray(category, dtype=object)
+    out = np.full(c.shape, "bogus", dtype=object)
+    out[np.isin(c, TRANSIENT_CATEGORIES)] = "transient"
+    out[np.isin(c, VARIABLE_CATEGORIES)] = "variable"
+    return out
+
+
+def candidate_ids(night: int, chunk: int, n: int, chunk_size: int) -> np.ndarray:
+    """Unique ids: night * 10^9 + position in the night (a night holds < 10^9 candidates)."""
+    return np.int64(night) * 1_000_000_000 + chunk * chunk_size + np.arange(n, dtype=np.int64)
+
+
+def chunk_rows(cfg: DeployConfig, night: int, chunk: int, images, params, logits, version):
+    """A scored chunk as the database rows of `CandidateDB.write_chunk` (see there)."""
+    n = len(params)
+    p = {k: sigmoid(logits[k]) for k in MODEL_NAMES}
+    passes = {k: p[k] >= cfg.threshold for k in MODEL_NAMES}
+    truth = truth_class(params["category"])
+    weight = params["weight"].to_numpy(np.float64) if "weight" in params else np.ones(n)
+    table = pd.DataFrame(
+        {
+            "candidate_id": candidate_ids(night, chunk, n, cfg.chunk_size),
+            "night": night,
+            "chunk": chunk,
+            "detector_id": params["detector_id"].to_numpy(),
+            "x": params["x"].to_numpy(),
+            "y": params["y"].to_numpy(),
+            "score_current": p["current"],
+            "score_vat": p["vat"],
+            "logit_current": logits["current"].astype(np.float64),
+            "logit_vat": logits["vat"].astype(np.float64),
+            "model_version": version,
+            "category": params["category"].astype(str).to_numpy(),
+            "is_real_true": params["is_real_true"].to_numpy().astype(int),
+            "mag": params["mag"].to_numpy(np.float64),
+            "snr": params["snr"].to_numpy(np.float64),
+            "weight": weight,
+            "pass_current": passes["current"].astype(int),
+            "pass_vat": passes["vat"].astype(int),
+        }
+    )
+    registered = table[(table.pass_current == 1) | (table.pass_vat == 1)]
+    summary = (
+        table.groupby(["category", "is_real_true", "pass_current", "pass_vat"], as_index=False)
+        .agg(n=("weight", "size"), weight=("weight", "sum"))
+    )  # fmt: skip
+    hists = {}
+    for k in MODEL_NAMES:
+        if not np.isfinite(logits[k]).all():
+            raise ValueError(
+                f"model {k!r} gave non-finite logits in chunk {chunk} of night {night}"
+            )
+        b = np.searchsorted(HIST_EDGES[1:-1], logits[k], side="right")  # bin i: [e_i, e_i+1)
+        for t in TRUTH_CLASSES:
+            sel = truth == t
+            nb = len(HIST_EDGES) - 1
+            hists[(k, t)] = (np.bincount(b[sel], minlength=nb).astype(np.float64),
+                             np.bincount(b[sel], weights=weight[sel], minlength=nb))  # fmt: skip
+    keep = _cutout_selection(cfg, night, chunk, table, truth)
+    vat_fp = table["pass_vat"].to_numpy()[keep] == 1
+    reason = np.where(truth[keep] == "transient", "transient",
+                      np.where(vat_fp, "fp_vat", "fp_current"))  # fmt: skip
+    cut = table.iloc[keep].assign(reason=reason)
+    cut["image"] = list(images[keep])
+    return registered, summary, hists, cut
+
+
+def _cutout_selection(cfg, night, chunk, table, truth) -> np.ndarray:
+    """Rows whose pixels are kept: transients (for the FN gallery), sampled false positives."""
+    rng = np.random.default_rng([cfg.seed, night, chunk, 7])  # 7: the cutout-sampling stream
+    keep = [np.flatnonzero(truth == "transient")[: cfg.max_transient_cutouts]]
+    for k in MODEL_NAMES:
+        fp = (table[f"pass_{k}"].to_numpy() == 1) & (truth != "transient")
+        cats = table["category"].to_numpy()
+        for c in np.unique(cats[fp]):
+            rows = np.flatnonzero(fp & (cats == c))
+            keep.append(rng.permutation(rows)[: cfg.fp_cutouts_per_category])
+    return np.unique(np.concatenate(keep)).astype(int)
+
+
+def model_version(metas: dict) -> str:
+    """'current:<sha12>,vat:<sha12>' from the checkpoints' metadata (weights checksum)."""
+    parts = []
+    for k in MODEL_NAMES:
+        sha = (metas.get(k) or {}).get("weights_sha256") or "unsaved"
+        parts.append(f"{k}:{sha[:12]}")
+    return ",".join(parts)
+
+
+def run_deployment(
+    models: dict,
+    db: CandidateDB,
+    cfg: DeployConfig,
+    *,
+    simulate=None,
+    survey_config=None,
+    version: str = "unversioned",
+    replace: bool = False,
+    nights=None,
+    progress: bool = True,
+) -> dict:
+    """Simulate, score and register `cfg.n_nights` nights into `db`; resume where it stopped.
+
+    Args:
+        models: {"current": RBCNN, "vat": RBCNN}.
+        db: the candidate database.
+        cfg: sizes and thresholds.
+        simulate: the simulator, `simulate_candidates(n, kind="stream", seed=..., night=...,
+            boost=..., config=..., n_threads=...)` (default `rbcore.simulation`'s).
+        survey_config: `SurveyConfig` of the survey (default: the simulator's).
+        version: model version stored with each candidate (see `model_version`).
+        replace: delete the given `nights` (default all) first and run them again.
+        nights: night indices to run (default range(cfg.n_nights)).
+        progress: show a tqdm bar.
+
+    Returns:
+        Throughput of this call: dict with n_candidates, wall_s, simulation_s, scoring_s,
+        simulation_per_s, scoring_per_s (candidates/s, both models), scoring_per_s_per_model
+        (model evaluations/s), total_per_s, nights_run, nights_skipped.
+    """
+    if set(models) != set(MODEL_NAMES):
+        raise ValueError(f"models must be {MODEL_NAMES}, got {sorted(models)}")
+    if simulate is None:
+        from rbcore.simulation import simulate_candidates as simulate
+    nights = list(range(cfg.n_nights)) if nights is None else [int(j) for j in nights]
+    if replace and nights == list(range(cfg.n_nights)):
+        db.replace_all()
+    elif replace:
+        for j in nights:
+            db.delete_night(j)
+    db.check_fingerprint({**cfg.fingerprint(), "model_version": version})
+    scorer = Scorer({k: models[k] for k in MODEL_NAMES}, cfg.batch_size)
+    committed = set(db.committed_nights())
+    todo = [j for j in nights if j not in committed]
+    work = []
+    for j in todo:
+        done = db.done_chunks(j)
+        work += [(j, k) for k in range(cfg.n_chunks) if k not in done]
+    stats = dict(n_candidates=0, simulation_s=0.0, scoring_s=0.0)
+
+    def simulate_chunk(job):
+        j, k = job
+        n = min(cfg.chunk_size, cfg.candidates_per_night - k * cfg.chunk_size)
+        t0 = time.perf_counter()
+        kw = {} if survey_config is None else {"config": survey_config}
+        images, params = simulate(n, kind="stream", seed=np.random.SeedSequence([cfg.seed, j, k]),
+                                  night=j, boost=cfg.boost, n_threads=cfg.sim_threads, **kw)  # fmt: skip
+        return images, params, time.perf_counter() - t0
+
+    def commit_if_complete(j):
+        if j not in db.committed_nights() and db.done_chunks(j) == set(range(cfg.n_chunks)):
+            now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+            db.commit_night(j, seconds=time.perf_counter() - night_t0.get(j, time.perf_counter()),
+                            committed_at=now)  # fmt: skip
+
+    night_t0: dict[int, float] = {}
+    for j in todo:  # nights whose chunks were all written by an interrupted call
+        if all(jj != j for jj, _ in work):
+            commit_if_complete(j)
+    bar = _bar(sum(_chunk_n(cfg, k) for _, k in work), progress)
+    t_start = time.perf_counter()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(simulate_chunk, work[0]) if work else None
+        for i, (j, k) in enumerate(work):
+            images, params, sim_s = future.result()
+            future = pool.submit(simulate_chunk, work[i + 1]) if i + 1 < len(work) else None
+            night_t0.setdefault(j, time.perf_counter())
+            if len(params) != _chunk_n(cfg, k) or images.shape != (len(params), 29, 29, 3):
+                raise ValueError(f"simulator returned {images.shape} images and {len(params)} "
+                                 f"rows for chunk {k} of night {j}, expected {_chunk_n(cfg, k)}")  # fmt: skip
+            t0 = time.perf_counter()
+            logits = scorer(images)
+            score_s = time.perf_counter() - t0
+            reg, summary, hists, cut = chunk_rows(cfg, j, k, images, params, logits, version)
+            db.write_chunk(night=j, chunk=k, candidates=reg, summary=summary, hists=hists,
+                           cutouts=cut)  # fmt: skip
+            stats["n_candidates"] += len(params)
+            stats["simulation_s"] += sim_s
+            stats["scoring_s"] += score_s
+            bar.update(len(params))
+            if i + 1 == len(work) or work[i + 1][0] != j:
+                commit_if_complete(j)
+    bar.close()
+    return _throughput(stats, time.perf_counter() - t_start, todo, nights)
+
+
+def _chunk_n(cfg: DeployConfig, k: int) -> int:
+    return min(cfg.chunk_size, cfg.candidates_per_night - k * cfg.chunk_size)
+
+
+def _bar(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=int(total), unit="cand", unit_scale=True, disable=not enabled,
+                desc="deployment week", smoothing=0.05)  # fmt: skip
+
+
+def _throughput(stats: dict, wall: float, todo, nights) -> dict:
+    n = stats["n_candidates"]
+    rate = lambda s: n / s if s > 0 else float("nan")  # noqa: E731
+    return {
+        **stats,
+        "wall_s": wall,
+        "simulation_per_s": rate(stats["simulation_s"]),
+        "scoring_per_s": rate(stats["scoring_s"]),
+        "scoring_per_s_per_model": len(MODEL_NAMES) * rate(stats["scoring_s"]),
+        "total_per_s": rate(wall),
+        "nights_run": list(todo),
+        "nights_skipped": [j for j in nights if j not in todo],
+    }
+
+
+def write_summary(run_dir, cfg: DeployConfig, throughput: dict, **extra) -> Path:
+    """Write run_dir/deployment_summary.json (config, throughput, extra), atomically."""
+    path = Path(run_dir) / "deployment_summary.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"config": dataclasses.asdict(cfg), "volume_scale": cfg.volume_scale,
+            "throughput": throughput, **extra}  # fmt: skip
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(body, indent=2, default=float))
+    tmp.replace(path)
+    return path

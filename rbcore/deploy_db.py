@@ -1,0 +1,326 @@
+"""The candidate database of the deployment week: registered candidates and nightly totals.
+
+The pipeline registers a candidate when a model's score passes the registration threshold
+(0.8 in the talk); registered candidates go to table `candidates`. To rebuild the talk's
+confusion matrix the totals of *all* candidates are needed too, so each chunk also writes its
+counts by (category, truth, passes current, passes VAT) to `night_summary`, and its logit
+histograms to `score_hist` (for thresholds other than the registration one). `cutouts` keeps
+the pixels of every real transient and of a sample of false positives for the galleries.
+A night is committed when its row in `nights` exists.
+
+Tables (all keyed by the integer night index 0..n_nights-1):
+    meta(key, value)                      run fingerprint (JSON): resuming needs the same run
+    candidates(candidate_id, night, chunk, detector_id, x, y, score_current, score_vat,
+               logit_current, logit_vat, model_version, category, is_real_true, mag, snr,
+               weight)
+    night_summary(night, chunk, category, is_real_true, pass_current, pass_vat, n, weight)
+    score_hist(night, chunk, model, truth, counts, weights)    histograms as float64 blobs
+    cutouts(candidate_id, night, chunk, reason, category, ..., image)   float32 29x29x3 blob
+    nights(night, n_candidates, weight, n_registered_current, n_registered_vat,
+           seconds, committed_at)
+
+The SQL is portable: SQLite (the default, standard library `sqlite3`) and PostgreSQL through
+any DB-API 2.0 connection (e.g. `psycopg.connect(url)`) run the same statements; only the
+placeholder style and the blob type differ, both handled in `CandidateDB.__init__`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS candidates (
+        candidate_id BIGINT PRIMARY KEY, night INTEGER NOT NULL, chunk INTEGER NOT NULL,
+        detector_id INTEGER, x DOUBLE PRECISION, y DOUBLE PRECISION,
+        score_current DOUBLE PRECISION NOT NULL, score_vat DOUBLE PRECISION NOT NULL,
+        logit_current DOUBLE PRECISION NOT NULL, logit_vat DOUBLE PRECISION NOT NULL,
+        model_version TEXT NOT NULL, category TEXT, is_real_true INTEGER,
+        mag DOUBLE PRECISION, snr DOUBLE PRECISION, weight DOUBLE PRECISION NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS candidates_night ON candidates (night)",
+    """CREATE TABLE IF NOT EXISTS night_summary (
+        night INTEGER NOT NULL, chunk INTEGER NOT NULL, category TEXT NOT NULL,
+        is_real_true INTEGER NOT NULL, pass_current INTEGER NOT NULL, pass_vat INTEGER NOT NULL,
+        n BIGINT NOT NULL, weight DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (night, chunk, category, is_real_true, pass_current, pass_vat))""",
+    """CREATE TABLE IF NOT EXISTS score_hist (
+        night INTEGER NOT NULL, chunk INTEGER NOT NULL, model TEXT NOT NULL,
+        truth TEXT NOT NULL, counts {blob} NOT NULL, weights {blob} NOT NULL,
+        PRIMARY KEY (night, chunk, model, truth))""",
+    """CREATE TABLE IF NOT EXISTS cutouts (
+        candidate_id BIGINT PRIMARY KEY, night INTEGER NOT NULL, chunk INTEGER NOT NULL,
+        reason TEXT NOT NULL, category TEXT NOT NULL, is_real_true INTEGER NOT NULL,
+        score_current DOUBLE PRECISION NOT NULL, score_vat DOUBLE PRECISION NOT NULL,
+        mag DOUBLE PRECISION, snr DOUBLE PRECISION, weight DOUBLE PRECISION NOT NULL,
+        image {blob} NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS nights (
+        night INTEGER PRIMARY KEY, n_candidates BIGINT NOT NULL, weight DOUBLE PRECISION NOT NULL,
+        n_registered_current BIGINT NOT NULL, n_registered_vat BIGINT NOT NULL,
+        seconds DOUBLE PRECISION NOT NULL, committed_at TEXT NOT NULL)""",
+)
+
+# Tables holding per-night rows (deleted when a night is replaced).
+NIGHT_TABLES = ("candidates", "night_summary", "score_hist", "cutouts", "nights")
+
+CANDIDATE_COLUMNS = (
+    "candidate_id", "night", "chunk", "detector_id", "x", "y", "score_current", "score_vat",
+    "logit_current", "logit_vat", "model_version", "category", "is_real_true", "mag", "snr",
+    "weight",
+)  # fmt: skip
+CUTOUT_COLUMNS = (
+    "candidate_id", "night", "chunk", "reason", "category", "is_real_true", "score_current",
+    "score_vat", "mag", "snr", "weight", "image",
+)  # fmt: skip
+
+
+def connect(url) -> object:
+    """A DB-API connection for `url`: "sqlite:///path", a plain file path, or ":memory:".
+
+    PostgreSQL: pass an open DB-API connection (`psycopg.connect(...)`) to `CandidateDB`
+    instead; this function only opens SQLite (the standard library), so no driver is needed.
+    """
+    s = str(url)
+    if s.startswith("sqlite:///"):
+        s = s[len("sqlite:///") :]
+    elif "://" in s:
+        raise ValueError(
+            f"database URL {s!r}: only sqlite:///path is opened here; for PostgreSQL pass a "
+            "DB-API connection (psycopg.connect(url)) to CandidateDB"
+        )
+    if s != ":memory:":
+        Path(s).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(s, timeout=60)
+    conn.execute("PRAGMA journal_mode=WAL")  # readers (the notebook) do not block the writer
+    conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a crash of
+    # this process (not of the OS), ample for a rebuildable run
+    return conn
+
+
+def _blob(array: np.ndarray) -> bytes:
+    return np.ascontiguousarray(array).tobytes()
+
+
+class CandidateDB:
+    """The candidate database over one DB-API 2.0 connection.
+
+    Args:
+        url_or_conn: "sqlite:///path", a path, ":memory:", or an open DB-API connection
+            (sqlite3 or psycopg for PostgreSQL: the SQL is the same).
+
+    Notes:
+        Placeholders are written `?` everywhere and translated here to the driver's
+        paramstyle ("qmark" for sqlite3, "format"/"pyformat" `%s` for psycopg): the one place
+        that knows about the dialect, with the blob type (BLOB / BYTEA).
+    """
+
+    def __init__(self, url_or_conn):
+        if isinstance(url_or_conn, str | Path):
+            self.conn = connect(url_or_conn)
+        else:
+            self.conn = url_or_conn
+        self.is_sqlite = isinstance(self.conn, sqlite3.Connection)
+        module = sqlite3 if self.is_sqlite else __import__(type(self.conn).__module__.split(".")[0])
+        self.paramstyle = getattr(module, "paramstyle", "qmark")
+        self.blob_type = "BLOB" if self.is_sqlite else "BYTEA"
+        with self.transaction() as cur:
+            for stmt in SCHEMA:
+                cur.execute(stmt.format(blob=self.blob_type))
+
+    def sql(self, statement: str) -> str:
+        """`statement` with `?` placeholders in the driver's paramstyle."""
+        if self.paramstyle == "qmark":
+            return statement
+        if self.paramstyle in ("format", "pyformat"):
+            return statement.replace("?", "%s")
+        raise ValueError(f"unsupported DB-API paramstyle {self.paramstyle!r}")
+
+    @contextmanager
+    def transaction(self):
+        """A cursor whose statements commit together, or roll back on any exception."""
+        cur = self.conn.cursor()
+        try:
+            yield cur
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+        finally:
+            cur.close()
+
+    def query(self, statement: str, params=()) -> pd.DataFrame:
+        """Rows of a SELECT as a DataFrame (placeholders `?`)."""
+        cur = self.conn.cursor()
+        try:
+            cur.execute(self.sql(statement), tuple(params))
+            cols = [d[0] for d in cur.description]
+            return pd.DataFrame(cur.fetchall(), columns=cols)
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ------------------------------------------------------------------ run bookkeeping
+
+    def check_fingerprint(self, fingerprint: dict) -> None:
+        """Store the run's fingerprint, or check it equals the stored one (resume safety).
+
+        Raises:
+            ValueError: the database holds nights of a different run (other models, seed,
+                volume...); use another database or `replace_all()`.
+        """
+        value = json.dumps(fingerprint, sort_keys=True)
+        got = self.query("SELECT value FROM meta WHERE key = ?", ("fingerprint",))
+        if len(got) == 0:
+            with self.transaction() as cur:
+                cur.execute(self.sql("INSERT INTO meta (key, value) VALUES (?, ?)"),
+                            ("fingerprint", value))  # fmt: skip
+            return
+        stored = json.loads(got["value"].iloc[0])
+        if stored != json.loads(value):
+            diff = sorted(k for k in set(stored) | set(fingerprint)
+                          if stored.get(k) != fingerprint.get(k))  # fmt: skip
+            raise ValueError(
+                f"the candidate database holds another run (differs in {diff}); use a new "
+                "database or replace=True to start over"
+            )
+
+    def replace_all(self) -> None:
+        """Delete every night and the fingerprint (start the week over)."""
+        with self.transaction() as cur:
+            for table in (*NIGHT_TABLES, "meta"):
+                cur.execute(f"DELETE FROM {table}")
+
+    def committed_nights(self) -> list[int]:
+        """Nights whose `nights` row exists, ascending."""
+        return self.query("SELECT night FROM nights ORDER BY night")["night"].astype(int).tolist()
+
+    def done_chunks(self, night: int) -> set[int]:
+        """Chunks of `night` already written (each chunk writes night_summary rows)."""
+        q = self.query("SELECT DISTINCT chunk FROM night_summary WHERE night = ?", (night,))
+        return set(q["chunk"].astype(int))
+
+    def delete_night(self, night: int) -> None:
+        """Remove every row of `night` (before rerunning it), in one transaction."""
+        with self.transaction() as cur:
+            for table in NIGHT_TABLES:
+                cur.execute(self.sql(f"DELETE FROM {table} WHERE night = ?"), (night,))
+
+    # --------------------------------------------------------------------------- writes
+
+    def write_chunk(self, *, night, chunk, candidates, summary, hists, cutouts) -> None:
+        """Write one chunk's rows in a single transaction.
+
+        Args:
+            night, chunk: the chunk's key.
+            candidates: DataFrame with `CANDIDATE_COLUMNS` (registered candidates).
+            summary: DataFrame (category, is_real_true, pass_current, pass_vat, n, weight).
+            hists: {(model, truth): (counts float64[K], weights float64[K])}.
+            cutouts: DataFrame with `CUTOUT_COLUMNS` (image: float32[29, 29, 3] per row).
+        """
+        ins = "INSERT INTO {} ({}) VALUES ({})"
+        with self.transaction() as cur:
+            if len(candidates):
+                cur.executemany(
+                    self.sql(ins.format("candidates", ", ".join(CANDIDATE_COLUMNS),
+                                        ", ".join("?" * len(CANDIDATE_COLUMNS)))),
+                    _records(candidates[list(CANDIDATE_COLUMNS)]),
+                )  # fmt: skip
+            cols = ("night", "chunk", "category", "is_real_true", "pass_current", "pass_vat", "n",
+                    "weight")  # fmt: skip
+            summary = summary.assign(night=night, chunk=chunk)
+            cur.executemany(
+                self.sql(ins.format("night_summary", ", ".join(cols), ", ".join("?" * len(cols)))),
+                _records(summary[list(cols)]),
+            )
+            cur.executemany(
+                self.sql("INSERT INTO score_hist (night, chunk, model, truth, counts, weights) "
+                         "VALUES (?, ?, ?, ?, ?, ?)"),
+                [(night, chunk, m, t, _blob(c.astype(np.float64)), _blob(w.astype(np.float64)))
+                 for (m, t), (c, w) in hists.items()],
+            )  # fmt: skip
+            if len(cutouts):
+                rows = cutouts[list(CUTOUT_COLUMNS)].copy()
+                rows["image"] = [_blob(np.asarray(im, np.float32)) for im in rows["image"]]
+                cur.executemany(
+                    self.sql(ins.format("cutouts", ", ".join(CUTOUT_COLUMNS),
+                                        ", ".join("?" * len(CUTOUT_COLUMNS)))),
+                    _records(rows),
+                )  # fmt: skip
+
+    def commit_night(self, night: int, *, seconds: float, committed_at: str) -> dict:
+        """Write the `nights` row of `night` from its chunks' summaries; returns it."""
+        s = self.query(
+            "SELECT SUM(n) AS n, SUM(weight) AS w, "
+            "SUM(CASE WHEN pass_current = 1 THEN n ELSE 0 END) AS rc, "
+            "SUM(CASE WHEN pass_vat = 1 THEN n ELSE 0 END) AS rv "
+            "FROM night_summary WHERE night = ?",
+            (night,),
+        ).iloc[0]
+        row = {
+            "night": int(night),
+            "n_candidates": int(s["n"] or 0),
+            "weight": float(s["w"] or 0.0),
+            "n_registered_current": int(s["rc"] or 0),
+            "n_registered_vat": int(s["rv"] or 0),
+            "seconds": float(seconds),
+            "committed_at": committed_at,
+        }
+        with self.transaction() as cur:
+            cur.execute(
+                self.sql(f"INSERT INTO nights ({', '.join(row)}) VALUES "
+                         f"({', '.join('?' * len(row))})"),
+                tuple(row.values()),
+            )  # fmt: skip
+        return row
+
+    # ---------------------------------------------------------------------------- reads
+
+    def histograms(self, n_bins: int) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+        """Summed logit histograms over committed nights: {(model, truth): (counts, weights)}."""
+        rows = self.query(
+            "SELECT h.model, h.truth, h.counts, h.weights FROM score_hist h "
+            "JOIN nights n ON n.night = h.night"
+        )
+        out: dict = {}
+        for m, t, c, w in rows.itertuples(index=False):
+            c = np.frombuffer(bytes(c), np.float64)
+            w = np.frombuffer(bytes(w), np.float64)
+            if c.size != n_bins or w.size != n_bins:
+                raise ValueError(f"score_hist ({m}, {t}): {c.size} bins stored, expected {n_bins}")
+            c0, w0 = out.get((m, t), (0.0, 0.0))
+            out[(m, t)] = (c0 + c, w0 + w)
+        return out
+
+    def cutouts(self) -> tuple[np.ndarray, pd.DataFrame]:
+        """Stored cutouts of committed nights: (float32[N, 29, 29, 3], their table)."""
+        rows = self.query(
+            f"SELECT {', '.join('c.' + k for k in CUTOUT_COLUMNS)} FROM cutouts c "
+            "JOIN nights n ON n.night = c.night ORDER BY c.candidate_id"
+        )
+        images = np.stack([np.frombuffer(bytes(b), np.float32).reshape(29, 29, 3)
+                           for b in rows["image"]]) if len(rows) else np.zeros((0, 29, 29, 3),
+                                                                               np.float32)  # fmt: skip
+        return images, rows.drop(columns="image")
+
+
+def _records(frame: pd.DataFrame) -> list[tuple]:
+    """Rows as tuples of plain Python values (NaN -> NULL), as every DB-API driver accepts."""
+    out = []
+    for row in frame.itertuples(index=False, name=None):
+        out.append(tuple(_plain(v) for v in row))
+    return out
+
+
+def _plain(v):
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v != v:
+        return None
+    return v

@@ -1,0 +1,278 @@
+"""What notebook 05 shows of the deployment week, computed from the candidate database.
+
+Every number here is a query on `rbcore.deploy_db.CandidateDB` over committed nights: the
+confusion matrix at the registration threshold (from `night_summary`, which counts every
+candidate), the false positives by the talk's categories, the registered candidates per
+night and the chance that a registered candidate is a transient or a variable (from
+`candidates`, SQL), and the threshold that meets a nightly budget (from `score_hist`).
+
+Counts come in two kinds: raw (candidates simulated) and effective (the sum of `weight`,
+i.e. the count in a stream with the natural rates of supernovae and variable stars, see
+`rbcore.deploy`). "At the talk's volume" multiplies effective counts by
+`DeployConfig.volume_scale` (8.2 M candidates per night over ours).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from rbcore.deploy import (
+    HIST_EDGES,
+    MODEL_NAMES,
+    TRANSIENT_CATEGORIES,
+    VARIABLE_CATEGORIES,
+    DeployConfig,
+    sigmoid,
+)
+from rbcore.deploy_db import CandidateDB
+
+# The talk's false positives of the deployed (VAT) model, 341 inspected of 36,337.
+TALK_FP_TABLE = {
+    "Real?": 106,
+    "Mask in ref": 65,
+    "Bogus": 64,
+    "Low S/N": 43,
+    "Moving?": 29,
+    "Mask in sub": 6,
+    "Tracking error": 1,
+    "Unclear": 27,
+}
+# The talk's P(registered candidate is a TNS object), before -> after the VAT model.
+TALK_PURITY = {"transient": (1 / 8738, 1 / 90), "variable": (1 / 640494, 1 / 1004)}
+
+_COMMITTED = "night IN (SELECT night FROM nights)"
+
+
+def _in_list(values) -> str:
+    """A SQL IN list of fixed category names (constants of rbcore, never user input)."""
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+def confusion_counts(db: CandidateDB, model: str) -> dict[str, np.ndarray]:
+    """The talk's confusion matrix at the registration threshold, from every candidate.
+
+    Args:
+        db: the candidate database.
+        model: "current" or "vat".
+
+    Returns:
+        {"raw": int[2, 2], "effective": float[2, 2]}: [[TN, FP], [FN, TP]], rows true Bogus /
+        Real, where Real = transients (the talk's "Real": TNS transients).
+    """
+    _check_model(model)
+    q = db.query(
+        f"SELECT CASE WHEN category IN {_in_list(TRANSIENT_CATEGORIES)} THEN 1 ELSE 0 END AS real,"
+        f" pass_{model} AS pred, SUM(n) AS n, SUM(weight) AS w FROM night_summary"
+        f" WHERE {_COMMITTED} GROUP BY 1, 2"
+    )
+    raw, eff = np.zeros((2, 2), np.int64), np.zeros((2, 2))
+    for r, p, n, w in q.itertuples(index=False):
+        raw[int(r), int(p)] += int(n)
+        eff[int(r), int(p)] += float(w)
+    return {"raw": raw, "effective": eff}
+
+
+def fp_by_category(db: CandidateDB, model: str = "vat") -> pd.DataFrame:
+    """False positives of `model` at the registration threshold by the talk's FP labels.
+
+    Returns:
+        DataFrame indexed by the talk's label (its order), columns n_raw, n_effective,
+        share (of effective FPs), talk_n (the talk's 341 inspected), talk_share.
+
+    Notes:
+        Labels from the simulator's truth via `rbcore.simulation_config.TALK_FP_CATEGORY`,
+        not by eye as in the talk.
+    """
+    from rbcore.simulation_config import TALK_FP_CATEGORY
+
+    _check_model(model)
+    q = db.query(
+        f"SELECT category, SUM(n) AS n, SUM(weight) AS w FROM night_summary WHERE pass_{model} = 1"
+        f" AND category NOT IN {_in_list(TRANSIENT_CATEGORIES)} AND {_COMMITTED} GROUP BY category"
+    )
+    unknown = set(q["category"]) - set(TALK_FP_CATEGORY)
+    if unknown:
+        raise ValueError(f"categories {sorted(unknown)} have no entry in TALK_FP_CATEGORY")
+    q["label"] = q["category"].map(TALK_FP_CATEGORY)
+    g = q.groupby("label").agg(n_raw=("n", "sum"), n_effective=("w", "sum"))
+    out = g.reindex(list(TALK_FP_TABLE)).fillna(0.0)
+    out["n_raw"] = out["n_raw"].astype(int)
+    total = out["n_effective"].sum()
+    out["share"] = out["n_effective"] / total if total > 0 else np.nan
+    out["talk_n"] = pd.Series(TALK_FP_TABLE)
+    out["talk_share"] = out["talk_n"] / sum(TALK_FP_TABLE.values())
+    out.index.name = "talk label"
+    return out
+
+
+def registered_per_night(db: CandidateDB, cfg: DeployConfig, threshold: float | None = None):
+    """Registered candidates per night and model, from SQL on `candidates`.
+
+    Args:
+        db: the candidate database.
+        cfg: the run's config (for the registration threshold and the volume scale).
+        threshold: probability threshold >= the registration threshold (default: it).
+
+    Returns:
+        DataFrame (night, model, n_raw, n_effective, n_talk_volume, transients, variables):
+        raw rows, effective (weighted) count, effective count scaled to the talk's 8.2 M
+        candidates per night, and the effective transients / variables among them.
+    """
+    threshold = cfg.threshold if threshold is None else float(threshold)
+    if threshold < cfg.threshold:
+        raise ValueError(
+            f"threshold {threshold} is below the registration threshold {cfg.threshold}: "
+            "candidates under it were not stored"
+        )
+    nights = db.query("SELECT night FROM nights ORDER BY night")["night"].tolist()
+    rows = []
+    for m in MODEL_NAMES:
+        q = db.query(
+            f"SELECT night, COUNT(*) AS n_raw, SUM(weight) AS n_effective, "
+            f"SUM(CASE WHEN category IN {_in_list(TRANSIENT_CATEGORIES)} THEN weight ELSE 0 END)"
+            f" AS transients, "
+            f"SUM(CASE WHEN category IN {_in_list(VARIABLE_CATEGORIES)} THEN weight ELSE 0 END)"
+            f" AS variables FROM candidates WHERE score_{m} >= ? AND {_COMMITTED} GROUP BY night",
+            (threshold,),
+        ).set_index("night")
+        q = q.reindex(nights).fillna(0.0)
+        q["model"] = m
+        rows.append(q.reset_index())
+    out = pd.concat(rows, ignore_index=True)
+    out["n_raw"] = out["n_raw"].astype(int)
+    out["n_talk_volume"] = out["n_effective"] * cfg.volume_scale
+    return out[["night", "model", "n_raw", "n_effective", "n_talk_volume", "transients",
+                "variables"]]  # fmt: skip
+
+
+def registration_purity(per_night: pd.DataFrame) -> pd.DataFrame:
+    """P(a registered candidate is a transient / a variable) per model, over the week.
+
+    Args:
+        per_night: the output of `registered_per_night`.
+
+    Returns:
+        DataFrame indexed by model: registered_per_night (talk volume), p_transient,
+        one_in_transient (1/p), p_variable, one_in_variable, and the talk's values.
+    """
+    g = per_night.groupby("model")[["n_effective", "n_talk_volume", "transients", "variables"]]
+    s = g.sum().reindex(list(MODEL_NAMES))
+    n_nights = per_night["night"].nunique()
+    out = pd.DataFrame(index=s.index)
+    out["registered_per_night"] = s["n_talk_volume"] / max(n_nights, 1)
+    for kind in ("transient", "variable"):
+        p = s[f"{kind}s"] / s["n_effective"].where(s["n_effective"] > 0)
+        out[f"p_{kind}"] = p
+        out[f"one_in_{kind}"] = 1.0 / p.where(p > 0)
+        out[f"talk_one_in_{kind}"] = [1 / v for v in TALK_PURITY[kind]]
+    return out
+
+
+def budget_curves(db: CandidateDB, cfg: DeployConfig) -> dict[str, pd.DataFrame]:
+    """Registered per night (at the talk's volume) and completeness vs threshold, per model.
+
+    Returns:
+        {model: DataFrame(logit_threshold, threshold, registered_per_night, completeness,
+        transients_per_night)} on the histogram's bin edges (logit steps of 1/16), where
+        completeness = effective transients passing / all effective transients.
+    """
+    h = db.histograms(len(HIST_EDGES) - 1)
+    n_nights = len(db.committed_nights())
+    if n_nights == 0:
+        raise ValueError("no committed night in the candidate database")
+    curves = {}
+    for m in MODEL_NAMES:
+        parts = [h.get((m, t), (0, np.zeros(len(HIST_EDGES) - 1)))[1]
+                 for t in ("bogus", "transient", "variable")]  # fmt: skip
+        all_w = sum(parts)
+        # passing at threshold edge e_i: bins i.. (a logit >= e_i); edges except -inf/+inf
+        tail_all = np.cumsum(all_w[::-1])[::-1][1:]
+        tail_tr = np.cumsum(parts[1][::-1])[::-1][1:]
+        edges = HIST_EDGES[1:-1]
+        total_tr = parts[1].sum()
+        curves[m] = pd.DataFrame(
+            {
+                "logit_threshold": edges,
+                "threshold": sigmoid(edges),
+                "registered_per_night": tail_all * cfg.volume_scale / n_nights,
+                "completeness": tail_tr / total_tr if total_tr > 0 else np.nan,
+                "transients_per_night": tail_tr * cfg.volume_scale / n_nights,
+            }
+        )
+    return curves
+
+
+def budget_threshold(curve: pd.DataFrame, budget: float) -> dict:
+    """The lowest threshold whose registered candidates per night stay within `budget`.
+
+    Args:
+        curve: one model's `budget_curves` table.
+        budget: candidates a person can check per night (talk: 150 a day).
+
+    Returns:
+        dict(threshold, logit_threshold, registered_per_night, completeness); threshold is
+        NaN when no threshold of the grid meets the budget.
+    """
+    ok = curve[curve["registered_per_night"] <= budget]
+    if len(ok) == 0:
+        return dict(threshold=np.nan, logit_threshold=np.nan, registered_per_night=np.nan,
+                    completeness=np.nan)  # fmt: skip
+    row = ok.iloc[0]  # edges ascend, registrations descend: the first one within budget
+    return {k: float(row[k]) for k in ("threshold", "logit_threshold", "registered_per_night",
+                                       "completeness")}  # fmt: skip
+
+
+def cutouts(db: CandidateDB, kind: str, model: str = "vat", threshold: float | None = None):
+    """Stored cutouts of false negatives or false positives of `model`.
+
+    Args:
+        kind: "fn" (transients below the threshold) or "fp" (sampled false positives).
+        model: "current" or "vat".
+        threshold: the registration threshold (default: the stored run's).
+
+    Returns:
+        (images float32[N, 29, 29, 3], table) sorted by score, highest first for "fp".
+    """
+    _check_model(model)
+    images, table = db.cutouts()
+    score = table[f"score_{model}"].to_numpy()
+    thr = float(threshold) if threshold is not None else _stored_threshold(db)
+    if kind == "fn":
+        sel = table["category"].isin(TRANSIENT_CATEGORIES).to_numpy() & (score < thr)
+        order = np.argsort(score[sel])
+    elif kind == "fp":
+        sel = ~table["category"].isin(TRANSIENT_CATEGORIES).to_numpy() & (score >= thr)
+        order = np.argsort(-score[sel])
+    else:
+        raise ValueError(f"kind must be 'fn' or 'fp', got {kind!r}")
+    idx = np.flatnonzero(sel)[order]
+    return images[idx], table.iloc[idx].reset_index(drop=True)
+
+
+def export_cutouts(db: CandidateDB, path) -> int:
+    """Write the stored cutouts to an .npz (images + table columns); returns their number."""
+    from pathlib import Path
+
+    images, table = db.cutouts()
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    cols = {k: (table[k].astype(str).to_numpy() if table[k].dtype == object else table[k].to_numpy())
+            for k in table.columns}  # fmt: skip
+    np.savez_compressed(tmp, images=images, **cols)
+    tmp.replace(path)
+    return len(images)
+
+
+def _stored_threshold(db: CandidateDB) -> float:
+    import json
+
+    q = db.query("SELECT value FROM meta WHERE key = ?", ("fingerprint",))
+    if len(q) == 0:
+        raise ValueError("the candidate database has no run yet")
+    return float(json.loads(q["value"].iloc[0])["threshold"])
+
+
+def _check_model(model: str) -> None:
+    if model not in MODEL_NAMES:
+        raise ValueError(f"model must be one of {MODEL_NAMES}, got {model!r}")
