@@ -546,3 +546,163 @@ def score_vs_drb(
         ax.legend(fontsize=6, loc="best", framealpha=0.8)
     fig.tight_layout()
     return fig
+
+
+# ================================================================== data preparation (issue 3)
+# Figures of notebook 01_data_preparation; data from rbcore.datasets / rbcore.simulation.
+
+
+def category_counts(train_params, test_params=None) -> plt.Figure:
+    """Number of samples per simulated category, split by label (log scale).
+
+    Args:
+        train_params: training params with `category` and `label` columns.
+        test_params: optional test params (same columns).
+
+    Returns:
+        The Figure (one panel per set).
+    """
+    sets = [("training set", train_params)] + (
+        [("test set", test_params)] if test_params is not None else []
+    )
+    fig, axes = plt.subplots(1, len(sets), figsize=(5.2 * len(sets), 4.2), squeeze=False)
+    for ax, (name, p) in zip(axes[0], sets, strict=True):
+        tab = p.groupby(["category", "label"]).size().unstack(fill_value=0)
+        tab = tab.reindex(columns=[0, 1], fill_value=0)
+        y = np.arange(len(tab))
+        ax.barh(y - 0.2, tab[0], height=0.4, color="tab:red", label="label bogus")
+        ax.barh(y + 0.2, tab[1], height=0.4, color="tab:blue", label="label real")
+        ax.set_yticks(y, tab.index, fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel("samples")
+        ax.set_title(f"{name} ({len(p):,} samples)", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def real_magnitudes(train_params, test_params=None) -> plt.Figure:
+    """Magnitude and S/N of the real samples: injections rand vs galx (and test supernovae).
+
+    Args:
+        train_params: training params with `object_type`, `mag`, `det_snr`, `noise_cause`.
+        test_params: optional test params (real rows have label 1).
+
+    Returns:
+        The Figure: magnitude histograms | detection S/N against magnitude.
+    """
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    groups = [
+        (ot.split("_")[0], train_params[train_params["object_type"] == ot], c)
+        for ot, c in (("rand_artificial_real", "tab:blue"), ("galx_artificial_real", "tab:orange"))
+    ]
+    if test_params is not None:
+        groups.append(("test SNe", test_params[test_params["label"] == 1], "tab:green"))
+    mags = np.concatenate([g["mag"].dropna().to_numpy() for _, g, _ in groups] or [np.zeros(1)])
+    bins = np.linspace(np.floor(mags.min()), np.ceil(mags.max()), 30) if mags.size else 10
+    for name, g, c in groups:
+        a1.hist(
+            g["mag"].dropna(),
+            bins=bins,
+            histtype="step",
+            color=c,
+            density=True,
+            label=f"{name} ({len(g)})",
+        )
+        a2.scatter(g["mag"], np.clip(g["det_snr"], 0.1, None), s=3, alpha=0.4, color=c, label=name)
+    a1.set_xlabel("magnitude")
+    a1.set_ylabel("density")
+    a1.legend(fontsize=7)
+    a2.set_yscale("log")
+    a2.axhline(5.0, color="k", lw=0.8, ls="--", label="detection threshold")
+    a2.set_xlabel("magnitude")
+    a2.set_ylabel("detection S/N in sub")
+    a2.legend(fontsize=7, markerscale=3)
+    fig.tight_layout()
+    return fig
+
+
+# ======================================================================= deployment (issue 7)
+
+
+def registered_per_night_bars(per_night, *, budget: float | None = None, ax=None) -> plt.Figure:
+    """Registered candidates per night before (Current) and after (VAT), at the talk's volume.
+
+    Args:
+        per_night: `rbcore.deploy_report.registered_per_night` table (night, model,
+            n_talk_volume, n_raw).
+        budget: a nightly budget drawn as a line (talk: 150 a day).
+        ax: optional Axes.
+
+    Returns:
+        The Figure: bars per night and model, log scale, raw counts annotated.
+    """
+    fig, ax = _deploy_fig_ax(ax, (6.5, 3.6))
+    nights = sorted(per_night["night"].unique())
+    models = list(dict.fromkeys(per_night["model"]))
+    width = 0.8 / max(len(models), 1)
+    for i, m in enumerate(models):
+        t = per_night[per_night["model"] == m].set_index("night").reindex(nights)
+        x = np.arange(len(nights)) + (i - (len(models) - 1) / 2) * width
+        v = t["n_talk_volume"].to_numpy(float)
+        ax.bar(x, np.where(v > 0, v, np.nan), width, label=m)
+        for xi, vi, r in zip(x, v, t["n_raw"], strict=True):
+            ax.text(xi, vi if vi > 0 else 1, f"{int(r)}", ha="center", va="bottom", fontsize=6)
+    if budget is not None:
+        ax.axhline(budget, color="k", ls="--", lw=0.8, label=f"budget {budget:g}/night")
+    ax.set_xticks(np.arange(len(nights)), [str(n) for n in nights])
+    ax.set_yscale("log")
+    ax.set_xlabel("night")
+    ax.set_ylabel("registered per night\n(effective, at 8.2 M candidates/night)")
+    ax.set_title("bars: effective count at the talk's volume; numbers: rows simulated", fontsize=8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def budget_threshold_curves(
+    curves: dict, *, budget: float, chosen: dict | None = None
+) -> plt.Figure:
+    """Registered candidates per night and transient completeness against the threshold.
+
+    Args:
+        curves: {model: `rbcore.deploy_report.budget_curves` table}.
+        budget: the nightly budget (line on the left panel).
+        chosen: {model: `budget_threshold` dict}, marked on both panels.
+
+    Returns:
+        The Figure: registered per night (log) | completeness, both against logit(threshold).
+    """
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for i, (m, c) in enumerate(curves.items()):
+        col = f"C{i}"
+        x = c["logit_threshold"].to_numpy()
+        reg = c["registered_per_night"].to_numpy()
+        a1.plot(x, np.where(reg > 0, reg, np.nan), color=col, label=m)
+        a2.plot(x, c["completeness"], color=col, label=m)
+        pick = (chosen or {}).get(m)
+        if pick and np.isfinite(pick["logit_threshold"]):
+            a1.plot(pick["logit_threshold"], pick["registered_per_night"], "o", color=col)
+            a2.plot(pick["logit_threshold"], pick["completeness"], "o", color=col)
+            a2.annotate(
+                f"p >= {pick['threshold']:.4g}: {pick['completeness']:.2f}",
+                (pick["logit_threshold"], pick["completeness"]),
+                fontsize=7, xytext=(4, -10 - 10 * i), textcoords="offset points", color=col,
+            )  # fmt: skip
+    a1.axhline(budget, color="k", ls="--", lw=0.8, label=f"budget {budget:g}/night")
+    a1.set_yscale("log")
+    a1.set_ylabel("registered per night (talk's volume)")
+    a2.set_ylabel("completeness of transients")
+    a2.set_ylim(-0.02, 1.02)
+    for a in (a1, a2):
+        a.set_xlabel("threshold, logit(p)")
+        a.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _deploy_fig_ax(ax, figsize):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+        return fig, ax
+    return ax.figure, ax
