@@ -402,7 +402,7 @@ def completeness_curves(
     """
     cats = sorted({c for t in tables.values() for c in t["category"]})
     n = max(1, len(cats))
-    fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 3.2), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 3.2), sharex=True, sharey=True, squeeze=False)
     for ax, cat in zip(axes[0], cats, strict=False):
         for k, (name, t) in enumerate(tables.items()):
             t = t[(t["category"] == cat) & (t["n"] > 0)]
@@ -439,9 +439,11 @@ def fpr_by_category_plot(tables: dict, *, title: str | None = None) -> plt.Figur
     cats = sorted({c for t in tables.values() for c in t["category"]})
     fig, ax = plt.subplots(figsize=(6.0, 0.35 * len(cats) + 1.4))
     y0 = np.arange(len(cats))
-    upper = np.concatenate([t["ci_hi"].to_numpy(float) for t in tables.values()])
-    upper = upper[np.isfinite(upper) & (upper > 0)]
-    floor = upper.min() if upper.size else 1e-4
+    ends = np.concatenate(
+        [t[["fpr", "ci_lo", "ci_hi"]].to_numpy(float).ravel() for t in tables.values()]
+    )
+    ends = ends[np.isfinite(ends) & (ends > 0)]
+    floor = ends.min() if ends.size else 1e-4
     for k, (name, t) in enumerate(tables.items()):
         t = t.set_index("category").reindex(cats)
         y = y0 + (k - (len(tables) - 1) / 2) * 0.25
@@ -452,11 +454,11 @@ def fpr_by_category_plot(tables: dict, *, title: str | None = None) -> plt.Figur
                     fmt="o", ms=4, capsize=2, color=_MODEL_COLORS[k % 4], label=name)  # fmt: skip
         ax.plot(hi[zero], y[zero], "<", ms=5, color=_MODEL_COLORS[k % 4])
     ax.set_xscale("log")
-    ax.set_xlim(left=floor / 3)
+    ax.set_xlim(left=floor / 2)
     ax.set_yticks(y0, [f"{c} ({int(n):,})" for c, n in zip(cats, _category_counts(tables, cats), strict=True)])  # fmt: skip
     ax.set_xlabel("false-positive rate (◁: none seen, 95 % upper limit)")
     ax.invert_yaxis()
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
