@@ -369,7 +369,10 @@ def _simulate_group(rng, cat, cause, det_ids, night, cfg, forced, out, rows):
         img, det_snr, detected, ox, oy = _observe(sc, cond, cfg, rng)
         ok = np.ones(len(todo), bool) if (forced or attempt == MAX_REDRAWS - 1) else detected
         sel = todo[ok]
-        out[rows[sel]] = img[ok]
+        if ok.all():
+            out[rows[todo]] = img
+        else:
+            out[rows[sel]] = img[ok]
         # point-source S/N with the noise-equivalent area (sky + read + the source's Poisson)
         flux = sc.truth["central_flux"]
         snr = flux / np.sqrt(cond["sky_var"] / cond["psf_ss"] + np.maximum(flux, 0))

@@ -228,3 +228,20 @@ def test_dihedral_group():
     assert not np.array_equal(a, batch)
     # channels move together: the centre pixel of every channel is kept
     np.testing.assert_array_equal(a[:, 14, 14, :], batch[:, 14, 14, :])
+
+
+def test_summary_and_examples(sim_dir):
+    from rbcore.datasets import dataset_summary, examples_per_group
+
+    ts, te = load_training(sim_dir / "train"), load_test(sim_dir / "test")
+    s = dataset_summary(ts, te)
+    assert s["train"]["n"] == 240 and s["test"]["n_real"] == 6 and s["test"]["n_bogus"] == 50
+    assert s["train"]["n_label_real"] + s["train"]["n_label_bogus"] == 240
+    assert sum(s["train"]["category_by_label"].values()) == 240
+    assert s["train"]["n_wrong_real"] == int(ts.params.loc[ts.labels == 1, "label_is_wrong"].sum())
+    picks = examples_per_group(ts.params, "category", 2, seed=1)
+    assert set(picks) == set(ts.params["category"])
+    for cat, rows in picks.items():
+        assert 1 <= len(rows) <= 2 and (ts.params["category"].to_numpy()[rows] == cat).all()
+    again = examples_per_group(ts.params, "category", 2, seed=1)
+    assert all(np.array_equal(picks[k], again[k]) for k in picks)
