@@ -1,0 +1,116 @@
+"""Throughput of the real/bogus CNN: inference, supervised and VAT training steps.
+
+Prints three lines, `inference: N samples/s`, `supervised: N samples/s` and `vat: N samples/s`
+(VAT: 128 labeled + 128 unlabeled per step, all 256 counted), timing the jitted device steps
+of `rbcore.train` on random cutouts already on the device (the data pipeline runs in a
+background thread during training and is not timed here).
+
+    .venv/bin/python benchmarks/bench_training.py [--seconds 10] [--batch-size 128]
+
+Run it on a quiet machine: the numbers scale with the free cores (`uptime` is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import rbcore  # noqa: F401  (sets the XLA flags before jax starts)
+
+
+def _rate(fn, n_per_call: int, seconds: float) -> tuple[float, float]:
+    """(samples per wall second, samples per CPU second of this process)."""
+    import jax
+
+    jax.block_until_ready(fn())  # compile
+    jax.block_until_ready(fn())
+    calls, t0, c0 = 0, time.perf_counter(), time.process_time()
+    while True:
+        out = fn()
+        calls += 1
+        if calls % 5 == 0:
+            jax.block_until_ready(out)
+            if time.perf_counter() - t0 >= seconds:
+                break
+    jax.block_until_ready(out)
+    n = calls * n_per_call
+    return n / (time.perf_counter() - t0), n / (time.process_time() - c0)
+
+
+def _report(name: str, rates: tuple[float, float]) -> None:
+    print(f"{name}: {rates[0]:,.0f} samples/s", flush=True)
+    # On stderr, so that stdout keeps its three lines: a shared machine lowers the first
+    # number, much less the second (~ samples/s per busy core).
+    print(
+        f"  {name}: {rates[1]:,.0f} samples per CPU-second; load {os.getloadavg()[0]:.2f}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per line")
+    parser.add_argument("--batch-size", type=int, default=128, help="labeled (and unlabeled) batch")
+    parser.add_argument(
+        "--inference-batch-size", type=int, default=1024, help="predict_logits batch"
+    )
+    parser.add_argument("--only", choices=["inference", "supervised", "vat"], action="append")
+    args = parser.parse_args(argv)
+
+    import jax
+    import numpy as np
+    from flax import nnx
+
+    from rbcore import train
+    from rbcore.model import build_model
+
+    print(
+        f"jax {jax.__version__} on {jax.devices()[0].device_kind} x{jax.device_count()}; "
+        f"load average {os.getloadavg()[0]:.2f}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}"
+    )
+    rng = np.random.default_rng(0)
+    b = args.batch_size
+    x = jax.device_put(rng.normal(size=(b, 29, 29, 3)).astype(np.float32))
+    y = jax.device_put(rng.integers(0, 2, b).astype(np.int32))
+    only = args.only or ["inference", "supervised", "vat"]
+
+    if "inference" in only:
+        model = build_model(seed=0)
+        graphdef, state = train._eval_view(model)
+        xi = jax.device_put(
+            rng.normal(size=(args.inference_batch_size, 29, 29, 3)).astype(np.float32)
+        )
+        _report(
+            "inference",
+            _rate(lambda: train._logits_batch(graphdef, state, xi), len(xi), args.seconds),
+        )
+
+    for name, alpha in (("supervised", 0.0), ("vat", 1.0)):
+        if name not in only:
+            continue
+        config = train.TrainConfig(batch_size=b, unlabeled_batch_size=b, alpha=alpha)
+        model = build_model(seed=0)
+        model.train()
+        gd_train, params, rest = nnx.split(model, nnx.Param, ...)
+        model.eval()
+        gd_eval = nnx.split(model, nnx.Param, ...)[0]
+        optimizer = train._make_optimizer(config)
+        step = train._make_train_step(config, gd_train, gd_eval, optimizer)
+        carry = {"params": params, "opt": optimizer.init(params), "i": 0}
+        xu = x if alpha > 0 else x[:0]
+
+        def one():
+            carry["params"], carry["opt"], aux = step(
+                carry["params"], carry["opt"], rest, carry["i"], x, y, xu
+            )
+            carry["i"] += 1
+            return aux["loss"]
+
+        _report(name, _rate(one, b + len(xu), args.seconds))
+
+
+if __name__ == "__main__":
+    main()
