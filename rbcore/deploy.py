@@ -285,6 +285,23 @@ def model_version(metas: dict) -> str:
     return ",".join(parts)
 
 
+def load_models(models_dir) -> tuple[dict, str]:
+    """The checkpoints `models_dir/current` and `models_dir/vat` (notebook 03) and their version.
+
+    Returns:
+        ({"current": RBCNN, "vat": RBCNN} in eval mode, `model_version` string).
+
+    Raises:
+        FileNotFoundError: a checkpoint is missing (the message names its path).
+    """
+    from rbcore.checkpoint import load_model
+
+    models, metas = {}, {}
+    for k in MODEL_NAMES:
+        models[k], metas[k] = load_model(Path(models_dir) / k)
+    return models, model_version(metas)
+
+
 def run_deployment(
     models: dict,
     db: CandidateDB,
@@ -409,12 +426,31 @@ def _throughput(stats: dict, wall: float, todo, nights) -> dict:
 
 
 def write_summary(run_dir, cfg: DeployConfig, throughput: dict, **extra) -> Path:
-    """Write run_dir/deployment_summary.json (config, throughput, extra), atomically."""
+    """Write run_dir/deployment_summary.json (config, throughput, extra), atomically.
+
+    A call that ran no chunk (every night already committed) keeps the stored throughput.
+    """
     path = Path(run_dir) / "deployment_summary.json"
     path.parent.mkdir(parents=True, exist_ok=True)
+    if throughput.get("n_candidates", 0) == 0 and path.exists():
+        # a rerun over committed nights measured nothing: keep the run's own measurement
+        throughput = json.loads(path.read_text()).get("throughput", throughput)
     body = {"config": dataclasses.asdict(cfg), "volume_scale": cfg.volume_scale,
             "throughput": throughput, **extra}  # fmt: skip
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(body, indent=2, default=float))
+    tmp.write_text(json.dumps(_json_ready(body), indent=2, allow_nan=False))
     tmp.replace(path)
     return path
+
+
+def _json_ready(v):
+    """Plain JSON values: numpy scalars to Python, non-finite floats to null."""
+    if isinstance(v, dict):
+        return {str(k): _json_ready(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_json_ready(x) for x in v]
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    return v

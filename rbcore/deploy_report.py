@@ -276,3 +276,46 @@ def _stored_threshold(db: CandidateDB) -> float:
 def _check_model(model: str) -> None:
     if model not in MODEL_NAMES:
         raise ValueError(f"model must be one of {MODEL_NAMES}, got {model!r}")
+
+
+def week_summary(db: CandidateDB, cfg: DeployConfig, *, budget: float) -> dict:
+    """The week's headline numbers for run_dir/deployment_summary.json (JSON-ready).
+
+    Returns:
+        dict: nights, candidates (raw, effective), per model the confusion matrix at the
+        registration threshold (raw and effective), recall of transients, registrations per
+        night at the talk's volume, P(transient) and P(variable) among registered candidates,
+        the budget threshold and its completeness; the FP table of the VAT model.
+    """
+    nights = db.query("SELECT SUM(n_candidates) AS n, SUM(weight) AS w, COUNT(*) AS k FROM nights")
+    per = registered_per_night(db, cfg)
+    pur = registration_purity(per)
+    curves = budget_curves(db, cfg)
+    models = {}
+    for m in MODEL_NAMES:
+        cm = confusion_counts(db, m)
+        real = cm["effective"][1].sum()
+        models[m] = {
+            "confusion_raw": cm["raw"].tolist(),
+            "confusion_effective": cm["effective"].tolist(),
+            "recall_effective": float(cm["effective"][1, 1] / real) if real > 0 else None,
+            "registered_per_night_talk_volume": float(pur.loc[m, "registered_per_night"]),
+            "p_transient": _num(pur.loc[m, "p_transient"]),
+            "p_variable": _num(pur.loc[m, "p_variable"]),
+            "budget": budget_threshold(curves[m], budget),
+        }
+    fp = fp_by_category(db, "vat")
+    return {
+        "n_nights": int(nights["k"].item()),
+        "n_candidates_raw": int(nights["n"].item() or 0),
+        "n_candidates_effective": float(nights["w"].item() or 0.0),
+        "threshold": cfg.threshold,
+        "budget_per_night": budget,
+        "models": models,
+        "fp_by_category_vat": {k: _num(v) for k, v in fp["n_effective"].items()},
+    }
+
+
+def _num(v) -> float | None:
+    v = float(v)
+    return v if np.isfinite(v) else None
