@@ -49,6 +49,7 @@ __all__ = [
     "mislabel_metrics",
     "write_metrics",
     "LEDGER_COLUMNS",
+    "METHODS",
 ]
 
 TrainFn = Callable[[np.ndarray, Path | None], Callable[[np.ndarray], np.ndarray]]
@@ -590,9 +591,9 @@ def mislabel_metrics(ledger: pd.DataFrame, label_is_wrong=None, *, threshold: fl
         threshold: the disagreement threshold used (recorded).
 
     Returns:
-        dict {"n_samples", "threshold", "has_truth", "methods": {method: {...}}}; each method
-        has n_flagged, n_flagged_label_real, n_flagged_label_bogus and, with truth, the
-        `detection_metrics` fields.
+        dict {"insample": {...}, "oof": {...}, "cleanlab": {...}, "n_samples", "threshold",
+        "has_truth"}; each method has n_flagged, n_flagged_label_real,
+        n_flagged_label_bogus and, with truth, the `detection_metrics` fields.
     """
     out = {"n_samples": int(len(ledger)), "threshold": float(threshold)}
     out["has_truth"] = label_is_wrong is not None
@@ -608,7 +609,7 @@ def mislabel_metrics(ledger: pd.DataFrame, label_is_wrong=None, *, threshold: fl
         if label_is_wrong is not None:
             d.update(detection_metrics(f, label_is_wrong))
         methods[m] = d
-    out["methods"] = methods
+    out.update(methods)
     return out
 
 

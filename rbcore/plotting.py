@@ -217,7 +217,7 @@ def detection_pr(curves: dict, points: dict | None = None, *, ax=None) -> plt.Fi
     ax.set_ylabel("precision (flagged that are mislabels)")
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     return fig
 

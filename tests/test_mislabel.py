@@ -269,12 +269,12 @@ def test_metrics_json_matches_direct_count(tmp_path):
     for method in ("insample", "oof", "cleanlab"):
         f = ledger[f"{method}_flag"].to_numpy() == 1
         tp = (f & (wrong == 1)).sum()
-        assert m["methods"][method]["n_flagged"] == f.sum()
+        assert m[method]["n_flagged"] == f.sum()
         if f.sum():
-            assert m["methods"][method]["precision"] == pytest.approx(tp / f.sum())
-        assert m["methods"][method]["recall"] == pytest.approx(tp / wrong.sum())
+            assert m[method]["precision"] == pytest.approx(tp / f.sum())
+        assert m[method]["recall"] == pytest.approx(tp / wrong.sum())
     path = ml.write_metrics(m, tmp_path)
-    assert json.loads(path.read_text())["methods"]["oof"]["tp"] == m["methods"]["oof"]["tp"]
+    assert json.loads(path.read_text())["oof"]["tp"] == m["oof"]["tp"]
 
 
 def test_without_truth_columns(tmp_path):
@@ -285,8 +285,8 @@ def test_without_truth_columns(tmp_path):
     ml.write_ledger(ledger, tmp_path)
     m = ml.mislabel_metrics(ledger, None)
     assert m["has_truth"] is False
-    assert "precision" not in m["methods"]["oof"]
-    assert m["methods"]["oof"]["n_flagged"] == ledger["oof_flag"].sum()
+    assert "precision" not in m["oof"]
+    assert m["oof"]["n_flagged"] == ledger["oof_flag"].sum()
     ml.write_metrics(m, tmp_path)
 
 

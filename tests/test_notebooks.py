@@ -184,3 +184,37 @@ def test_06_real_alerts_counts_and_figures(smoke_run):
         assert 0.0 <= r["auc_vs_drb"] <= 1.0 and -1.0 <= r["spearman_vs_drb"] <= 1.0
         for tag in ("we_real", "we_bogus"):
             assert (smoke_run[0].figures_dir / f"06_disagree_{model}_{tag}.png").exists()
+
+
+# ------------------------------------------------- notebook 02: ledger, metrics, figures (issue 5)
+@pytest.mark.skipif("02" not in NUMBERS, reason="notebook 02 not present")
+def test_02_mislabel_ledger_metrics_and_figures(smoke_run):
+    import numpy as np
+
+    from rbcore.datasets import load_training
+    from rbcore.mislabel import read_ledger, sigmoid
+
+    run = _check(smoke_run, "02")
+    ts = load_training(run / "data" / "train")
+    ledger = read_ledger(run / "label_ledger.csv")
+    assert ledger["id"].tolist() == ts.params["id"].tolist()  # one row per training sample
+    assert ledger["label"].tolist() == ts.params["label"].tolist()
+    assert ledger["flagged"].tolist() == ledger["oof_flag"].tolist()  # the paper's rule
+    np.testing.assert_allclose(ledger["oof_score"], sigmoid(ledger["oof_logit"]), rtol=1e-5)
+    # every sample scored out-of-fold by a fold holding none of its detector's other samples
+    assert (ledger.groupby("detector_id")["fold"].nunique() == 1).all()
+    metrics = _json(run / "mislabel_metrics.json")
+    assert metrics["n_samples"] == len(ledger)
+    for m in ("insample", "oof", "cleanlab"):
+        assert metrics[m]["n_flagged"] == int(ledger[f"{m}_flag"].sum())
+        if ts.has_truth:
+            wrong = ts.params["label_is_wrong"].to_numpy() == 1
+            flagged = ledger[f"{m}_flag"].to_numpy() == 1
+            assert metrics[m]["tp"] == int((flagged & wrong).sum())
+    if ts.has_truth:
+        assert set(metrics["estimated_rates"]) == {"real", "bogus"}
+    names = ["output_distribution", "mislabel_gallery_real", "mislabel_gallery_bogus"]
+    if ts.has_truth:
+        names += ["mislabel_ratio", "detection_pr", "recall_by_group"]
+    for name in names:
+        assert (smoke_run[0].figures_dir / f"02_{name}.png").exists(), name
