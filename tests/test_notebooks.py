@@ -218,3 +218,36 @@ def test_02_mislabel_ledger_metrics_and_figures(smoke_run):
         names += ["mislabel_ratio", "detection_pr", "recall_by_group"]
     for name in names:
         assert (smoke_run[0].figures_dir / f"02_{name}.png").exists(), name
+
+
+# ------------------------------------------------ notebook 05: the deployment week (issue 7)
+@pytest.mark.skipif("05" not in NUMBERS, reason="notebook 05 not present")
+def test_05_deployment_database_summary_and_figures(smoke_run):
+    import numpy as np
+
+    run = _check(smoke_run, "05")
+    summary = _json(run / "deployment_summary.json")
+    cfg = summary["config"]
+    n = cfg["n_nights"] * cfg["candidates_per_night"]
+    assert summary["n_candidates_raw"] == n
+    assert summary["throughput"]["simulation_per_s"] > 0
+    assert summary["throughput"]["scoring_per_s"] > 0
+    thr = cfg["threshold"]
+    with sqlite3.connect(run / "candidates.sqlite") as db:
+        nights = [r[0] for r in db.execute("SELECT night FROM nights ORDER BY night")]
+        assert nights == list(range(cfg["n_nights"]))
+        assert db.execute("SELECT SUM(n) FROM night_summary").fetchone()[0] == n
+        registered = db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0]
+        passing = db.execute(
+            "SELECT COALESCE(SUM(n), 0) FROM night_summary WHERE pass_current = 1 OR pass_vat = 1"
+        ).fetchone()[0]
+        assert registered == passing  # every registered candidate stored, once
+        below = "SELECT COUNT(*) FROM candidates WHERE score_current < ? AND score_vat < ?"
+        assert db.execute(below, (thr, thr)).fetchone()[0] == 0
+    for model in ("current", "vat"):
+        assert np.sum(summary["models"][model]["confusion_raw"]) == n
+    with np.load(run / "deploy_cutouts.npz") as cut:
+        assert cut["images"].shape[1:] == (29, 29, 3)
+        assert len(cut["candidate_id"]) == len(cut["images"])
+    for name in ("05_confusion", "05_false_negatives", "05_registered_per_night", "05_budget"):
+        assert (smoke_run[0].figures_dir / f"{name}.png").exists(), name
