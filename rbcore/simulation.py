@@ -216,9 +216,8 @@ def _render(sc: scene.Scene, cond: dict, cfg: SurveyConfig, rng):
         x = (x[:, :, None] + t * np.cos(ang)[:, None, None]).reshape(m, -1)
         y = (y[:, :, None] + t * np.sin(ang)[:, None, None]).reshape(m, -1)
         f = np.repeat(f / 7.0, 7, axis=1)
-    new = render_points(x, y, f, cond["psf_w"], cond["psf_s"], g) + cond["sky_e"][
-        :, None, None
-    ].astype(np.float32)
+    new = render_points(x, y, f, cond["psf_w"], cond["psf_s"], g)
+    new += cond["sky_e"][:, None, None].astype(np.float32)
     est_w, est_s = moffat_components(
         cond["fwhm"] * (1 + cond["seeing_err"]), cond["beta"] + cond["beta_err"]
     )
@@ -244,9 +243,8 @@ def _render(sc: scene.Scene, cond: dict, cfg: SurveyConfig, rng):
     new += noise
     scale = 10 ** (-0.4 * (cond["zp_ref"] - cond["zp"])) * (1 + cond["scale_err"])
     matched *= scale[:, None, None].astype(f32)
-    ref_mask = ref > cond["ref_sat_level"][:, None, None].astype(
-        f32
-    )  # saturated PS1 cores are masked
+    # saturated PS1 cores are masked
+    ref_mask = ref > cond["ref_sat_level"][:, None, None].astype(f32)
     if sc.ref_mask is not None:
         ref_mask |= sc.ref_mask
     has = np.flatnonzero(ref_mask.reshape(m, -1).any(axis=1))
@@ -276,20 +274,22 @@ def _observe(sc, cond, cfg, rng):
     oy = np.where(detected, best // (2 * r + 1), r)  # undetected: the catalogue position
     ox = np.where(detected, best % (2 * r + 1), r)
     i = np.arange(m)
-    images = np.empty((m, n_out, n_out, 3), np.float32)
+    cut = np.empty((m, 3, n_out, n_out), np.float32)  # channel-first: contiguous gathers
     for ch, arr in enumerate((ref, new, sub)):
-        images[..., ch] = np.lib.stride_tricks.sliding_window_view(
-            arr, (n_out, n_out), axis=(1, 2)
-        )[i, oy, ox]
+        cut[:, ch] = np.lib.stride_tricks.sliding_window_view(arr, (n_out, n_out), axis=(1, 2))[
+            i, oy, ox
+        ]
     noise = rng.standard_normal((m, n_out, n_out), dtype=np.float32)
-    images[..., 0] += cond["sigma_ref"][:, None, None].astype(np.float32) * noise
+    noise *= cond["sigma_ref"][:, None, None].astype(np.float32)
+    cut[:, 0] += noise
     mask_c = np.lib.stride_tricks.sliding_window_view(ref_mask, (n_out, n_out), axis=(1, 2))[
         i, oy, ox
     ]
     if mask_c.any():
         use_nan = rng.uniform(size=m) < cfg.ref_mask_nan_fraction  # PS1 masks: NaN or zero
         fill = np.where(use_nan, np.float32(np.nan), np.float32(0.0))
-        images[..., 0] = np.where(mask_c, fill[:, None, None], images[..., 0])
+        cut[:, 0] = np.where(mask_c, fill[:, None, None], cut[:, 0])
+    images = cut.transpose(0, 2, 3, 1)  # [m, 29, 29, 3] view; copied once into the output
     return images, det_snr, detected, ox - r, oy - r
 
 

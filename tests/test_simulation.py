@@ -236,3 +236,19 @@ def test_writers_resume_and_are_deterministic(tmp_path, monkeypatch):
     assert t["written"] == ["test_real", "test_bogus"]
     assert np.load(tmp_path / "test" / "test_bogus.npy").shape == (40, 29, 29, 3)
     assert (pd.read_csv(tmp_path / "test" / "test_real_params.csv")["label"] == 1).all()
+
+
+def test_reference_sharper_and_deeper_than_new(train):
+    images, p = train
+    rows = (p["category"] == "star_residual").to_numpy()
+    assert rows.sum() > 50
+    ref, new = images[rows, :, :, 0], images[rows, :, :, 1]
+    sky = np.nanmedian(new, axis=(1, 2), keepdims=True)
+
+    def core_fraction(x):  # share of the star's light in the central 3x3 pixels
+        x = np.nan_to_num(x)
+        return x[:, 13:16, 13:16].sum((1, 2)) / x[:, 7:22, 7:22].sum((1, 2))
+
+    assert np.median(core_fraction(ref)) > 1.5 * np.median(core_fraction(new - sky))
+    # PS1 seeing (1.0-1.4") is always better than Tomo-e's (2.5-6")
+    assert (p["seeing_ref"] < p["seeing_new"]).all()
