@@ -67,6 +67,8 @@ class DeployConfig:
     boost: float = 1.0  # rate multiplier of supernovae and variable stars (1 = natural)
     seed: int = 0  # the week's random stream: chunk k of night j uses SeedSequence([seed, j, k])
     fp_cutouts_per_category: int = 2  # false positives kept per chunk, category and model
+    fp_cutout_chunks: int = 8  # chunks per night (evenly spaced) whose FPs are sampled: bounds
+    # the stored cutouts (~10 kB each) to 7 x 8 x 2 x 2 x 16 categories at most
     max_transient_cutouts: int = 256  # transient cutouts kept per chunk (all, at natural rates)
     sim_threads: int = 1  # simulator threads (the scorer uses the other core)
 
@@ -186,11 +188,6 @@ def sigmoid(logits) -> np.ndarray:
     return np.exp(-np.logaddexp(0.0, -z))
 
 
-def logit(p: float) -> float:
-    """Inverse of `sigmoid` for a probability in (0, 1)."""
-    return float(np.log(p) - np.log1p(-p))
-
-
 # ------------------------------------------------------------------------------ the stream
 
 
@@ -208,13 +205,32 @@ def candidate_ids(night: int, chunk: int, n: int, chunk_size: int) -> np.ndarray
     return np.int64(night) * 1_000_000_000 + chunk * chunk_size + np.arange(n, dtype=np.int64)
 
 
+STREAM_COLUMNS = ("category", "is_real_true", "detector_id", "x", "y", "mag", "snr", "weight")
+
+
 def chunk_rows(cfg: DeployConfig, night: int, chunk: int, images, params, logits, version):
-    """A scored chunk as the database rows of `CandidateDB.write_chunk` (see there)."""
+    """A scored chunk as the rows of `CandidateDB.write_chunk`.
+
+    Args:
+        cfg: the run's config (threshold, sampling of cutouts).
+        night, chunk: the chunk's key.
+        images: float32[N, 29, 29, 3] raw cutouts.
+        params: the simulator's table with `STREAM_COLUMNS` (truth and `weight`).
+        logits: {"current": float32[N], "vat": float32[N]}.
+        version: the model version stored with each candidate.
+
+    Returns:
+        (registered candidates, summary counts, logit histograms, kept cutouts), the
+        arguments of `CandidateDB.write_chunk`.
+    """
+    missing = [c for c in STREAM_COLUMNS if c not in params.columns]
+    if missing:
+        raise ValueError(f"stream table of night {night}, chunk {chunk} lacks columns {missing}")
     n = len(params)
     p = {k: sigmoid(logits[k]) for k in MODEL_NAMES}
     passes = {k: p[k] >= cfg.threshold for k in MODEL_NAMES}
     truth = truth_class(params["category"])
-    weight = params["weight"].to_numpy(np.float64) if "weight" in params else np.ones(n)
+    weight = params["weight"].to_numpy(np.float64)
     table = pd.DataFrame(
         {
             "candidate_id": candidate_ids(night, chunk, n, cfg.chunk_size),
@@ -264,10 +280,13 @@ def chunk_rows(cfg: DeployConfig, night: int, chunk: int, images, params, logits
 
 
 def _cutout_selection(cfg, night, chunk, table, truth) -> np.ndarray:
-    """Rows whose pixels are kept: transients (for the FN gallery), sampled false positives."""
+    """Rows whose pixels are kept: every transient (for the FN gallery) and, in
+    `cfg.fp_cutout_chunks` evenly spaced chunks of each night, a few false positives per
+    category and model (chunks of a night are exchangeable, so the sample is fair)."""
     rng = np.random.default_rng([cfg.seed, night, chunk, 7])  # 7: the cutout-sampling stream
     keep = [np.flatnonzero(truth == "transient")[: cfg.max_transient_cutouts]]
-    for k in MODEL_NAMES:
+    sampled = np.linspace(0, cfg.n_chunks - 1, min(cfg.fp_cutout_chunks, cfg.n_chunks)).round()
+    for k in MODEL_NAMES if chunk in sampled else ():
         fp = (table[f"pass_{k}"].to_numpy() == 1) & (truth != "transient")
         cats = table["category"].to_numpy()
         for c in np.unique(cats[fp]):

@@ -255,7 +255,12 @@ class CandidateDB:
                 )  # fmt: skip
 
     def commit_night(self, night: int, *, seconds: float, committed_at: str) -> dict:
-        """Write the `nights` row of `night` from its chunks' summaries; returns it."""
+        """Commit `night`: its `nights` row (from its chunks' summaries), and its chunks'
+        histograms summed into one row per (model, truth) with chunk -1, in one transaction.
+
+        Returns:
+            The `nights` row.
+        """
         s = self.query(
             "SELECT SUM(n) AS n, SUM(weight) AS w, "
             "SUM(CASE WHEN pass_current = 1 THEN n ELSE 0 END) AS rc, "
@@ -272,7 +277,21 @@ class CandidateDB:
             "seconds": float(seconds),
             "committed_at": committed_at,
         }
+        hist = self.query(
+            "SELECT model, truth, counts, weights FROM score_hist WHERE night = ?", (night,)
+        )
+        merged: dict = {}
+        for m, t, c, w in hist.itertuples(index=False):
+            c0, w0 = merged.get((m, t), (0.0, 0.0))
+            merged[(m, t)] = (c0 + np.frombuffer(bytes(c)), w0 + np.frombuffer(bytes(w)))
         with self.transaction() as cur:
+            # the night's histograms summed into one row per (model, truth): chunk -1
+            cur.execute(self.sql("DELETE FROM score_hist WHERE night = ?"), (night,))
+            cur.executemany(
+                self.sql("INSERT INTO score_hist (night, chunk, model, truth, counts, weights) "
+                         "VALUES (?, ?, ?, ?, ?, ?)"),
+                [(night, -1, m, t, _blob(c), _blob(w)) for (m, t), (c, w) in merged.items()],
+            )  # fmt: skip
             cur.execute(
                 self.sql(f"INSERT INTO nights ({', '.join(row)}) VALUES "
                          f"({', '.join('?' * len(row))})"),

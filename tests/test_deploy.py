@@ -40,7 +40,15 @@ def fake_simulate(n, *, kind, seed, night, boost, n_threads=1, config=None):
 
 @pytest.fixture(scope="module")
 def models():
-    return {"current": RBCNN(rngs=nnx.Rngs(0)), "vat": RBCNN(rngs=nnx.Rngs(1))}
+    """Untrained models whose output bias is shifted so that about half of the fake stream
+    scores >= 0.5 (an untrained model's logits sit in a narrow band off zero)."""
+    out = {"current": RBCNN(rngs=nnx.Rngs(0)), "vat": RBCNN(rngs=nnx.Rngs(1))}
+    images, _ = fake_simulate(256, kind="stream", seed=99, night=0, boost=1.0)
+    for name, m in out.items():
+        m.eval()
+        med = float(np.median(np.asarray(m(normalize(images)))))
+        m.dense3.bias[...] = m.dense3.bias[...] - med + (0.01 if name == "vat" else -0.01)
+    return out
 
 
 def small_cfg(**kw):
@@ -110,14 +118,29 @@ def test_week_counts_match_an_independent_rescoring(tmp_path, models):
             p = {m: deploy.sigmoid(v) for m, v in scorer(im).items()}
             n_reg += int(((p["current"] >= 0.5) | (p["vat"] >= 0.5)).sum())
             w_tr += par["weight"][par.category == "sn_host"].sum()
+    assert 0 < n_reg < 450  # the stand-in models register some, not all
     assert len(table(db, "candidates", "candidate_id")) == n_reg
     nights = table(db, "nights", "night")
     assert nights["n_candidates"].tolist() == [150, 150, 150]
+    # committed nights keep one histogram row per (model, truth), chunk -1
+    assert db.query("SELECT DISTINCT chunk FROM score_hist")["chunk"].tolist() == [-1]
+    assert len(db.query("SELECT * FROM score_hist WHERE night = 0")) == 6
     from rbcore.deploy_report import confusion_counts
 
     cm = confusion_counts(db, "vat")
     assert cm["raw"].sum() == 450
     np.testing.assert_allclose(cm["effective"][1].sum(), w_tr)  # weighted transients
+
+
+def test_false_positive_cutouts_come_from_the_sampled_chunks(tmp_path, models):
+    cfg = small_cfg(fp_cutout_chunks=1, candidates_per_night=300)  # 5 chunks, FPs from chunk 0
+    db = CandidateDB(tmp_path / "c.sqlite")
+    run_deployment(models, db, cfg, simulate=fake_simulate, progress=False)
+    cut = db.query("SELECT chunk, reason, category FROM cutouts")
+    assert set(cut.loc[cut.reason != "transient", "chunk"]) == {0}
+    per_cat = cut[cut.reason == "fp_vat"].groupby("category").size()
+    assert (per_cat <= 3 * cfg.fp_cutouts_per_category * 2).all()
+    assert (cut.reason == "transient").sum() == (cut.category == "sn_host").sum() > 0
 
 
 def test_rerunning_a_night_replaces_it(tmp_path, models):
