@@ -33,14 +33,86 @@ N_CHANNELS = 3
 DEFAULT_DROPOUT_RATE = 0.25
 
 
-def _max_pool_2x2(x: jax.Array) -> jax.Array:
-    """2x2 max-pool, stride 2, 'VALID' (Keras MaxPooling2D default: floor of odd sizes)."""
+def _pool_windows(x: jax.Array) -> jax.Array:
+    """float32[B, H, W, C] -> float32[B, H//2, 2, W//2, 2, C] (odd edges dropped, as Keras)."""
     b, h, w, c = x.shape
     h2, w2 = h // 2, w // 2
-    x = x[:, : 2 * h2, : 2 * w2, :].reshape(b, h2, 2, w2, 2, c)
-    # A reshape-and-max has a cheap gradient (a mask), unlike the select-and-scatter of
-    # lax.reduce_window; see benchmarks/bench_training.py.
-    return x.max(axis=(2, 4))
+    return x[:, : 2 * h2, : 2 * w2, :].reshape(b, h2, 2, w2, 2, c)
+
+
+@jax.custom_vjp
+def _max_pool_2x2(x: jax.Array) -> jax.Array:
+    """2x2 max-pool, stride 2, 'VALID' (Keras MaxPooling2D default: floor of odd sizes).
+
+    Notes:
+        The gradient is a custom VJP with a mask: the gradient of nnx.max_pool (XLA's
+        select-and-scatter) and even of a reshape-and-max ran several times slower on CPU
+        (issue 4; benchmarks/bench_training.py). Gradient of a tie: see _max_pool_bwd.
+    """
+    return _pool_windows(x).max(axis=(2, 4))
+
+
+def _max_pool_fwd(x):
+    y = _max_pool_2x2(x)
+    return y, (x, y)
+
+
+def _max_pool_bwd(res, g):
+    x, y = res
+    b, h, w, c = x.shape
+    hit = _pool_windows(x) == y[:, :, None, :, None, :]
+    # The first maximal element of each window (row-major) takes the gradient, as in
+    # XLA's select-and-scatter and TensorFlow's MaxPoolGrad.
+    h00, h01, h10, h11 = (hit[:, :, i, :, j] for i in (0, 1) for j in (0, 1))
+    first = (h00, h01 & ~h00, h10 & ~(h00 | h01), h11 & ~(h00 | h01 | h10))
+    g00, g01, g10, g11 = (jnp.where(m, g, 0.0) for m in first)
+    rows = (jnp.stack([g00, g01], axis=3), jnp.stack([g10, g11], axis=3))
+    gx = jnp.stack(rows, axis=2).reshape(b, h // 2 * 2, w // 2 * 2, c)
+    return (jnp.pad(gx, ((0, 0), (0, h % 2), (0, w % 2), (0, 0))),)
+
+
+_max_pool_2x2.defvjp(_max_pool_fwd, _max_pool_bwd)
+
+
+def _conv_nhwc(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+
+
+@jax.custom_vjp
+def _input_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """'VALID' convolution of the 3-channel input (conv2d_1, without bias).
+
+    Notes:
+        Same values as nnx.Conv; only the input gradient differs in how it is computed. XLA
+        computes it as a transposed convolution with 3 output channels, a matrix product of
+        width 3 that runs far below the CPU's speed; VAT's power iteration needs it for every
+        sample. Here it is one wide product, g[B*H*W, 32] @ kernel^T[32, 5*5*3], followed by
+        summing the 25 shifted patch contributions (col2im), about twice as fast (issue 4).
+    """
+    return _conv_nhwc(x, kernel)
+
+
+def _input_conv_fwd(x, kernel):
+    return _conv_nhwc(x, kernel), (x, kernel)
+
+
+def _input_conv_bwd(res, g):
+    x, kernel = res
+    kh, kw, cin, cout = kernel.shape
+    b, ho, wo, _ = g.shape
+    g_kernel = jax.vjp(lambda k: _conv_nhwc(x, k), kernel)[1](g)[0]
+    patches = (g.reshape(-1, cout) @ kernel.reshape(-1, cout).T).reshape(b, ho, wo, kh, kw, cin)
+    g_x = sum(
+        jnp.pad(patches[:, :, :, i, j, :], ((0, 0), (i, kh - 1 - i), (j, kw - 1 - j), (0, 0)))
+        for i in range(kh)
+        for j in range(kw)
+    )
+    return g_x, g_kernel
+
+
+_input_conv.defvjp(_input_conv_fwd, _input_conv_bwd)
 
 
 class RBCNN(nnx.Module):
@@ -70,7 +142,7 @@ class RBCNN(nnx.Module):
     def features(self, x: jax.Array) -> dict[str, jax.Array]:
         """Every layer's output, keyed by the talk's layer names (for inspection and tests)."""
         out = {}
-        x = out["conv2d_1"] = nnx.relu(self.conv1(x))
+        x = out["conv2d_1"] = nnx.relu(self._conv1(x))
         x = out["max_pooling2d_1"] = _max_pool_2x2(x)
         x = out["conv2d_2"] = nnx.relu(self.conv2(x))
         x = out["max_pooling2d_2"] = _max_pool_2x2(x)
@@ -81,8 +153,12 @@ class RBCNN(nnx.Module):
         out["dense_3"] = self.dense3(x)
         return out
 
+    def _conv1(self, x: jax.Array) -> jax.Array:
+        # self.conv1's parameters through the faster-gradient convolution (see _input_conv).
+        return _input_conv(x, self.conv1.kernel[...]) + self.conv1.bias[...]
+
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = nnx.relu(self.conv1(x))
+        x = nnx.relu(self._conv1(x))
         x = _max_pool_2x2(x)
         x = nnx.relu(self.conv2(x))
         x = _max_pool_2x2(x)
