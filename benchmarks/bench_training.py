@@ -50,6 +50,35 @@ def _report(name: str, rates: tuple[float, float]) -> None:
     )
 
 
+def _train_step_timer(alpha: float, x, y):
+    """(a function running one training step, samples per step) for batch x, labels y."""
+    from flax import nnx
+
+    from rbcore import train
+    from rbcore.model import build_model
+
+    b = len(x)
+    config = train.TrainConfig(batch_size=b, unlabeled_batch_size=b, alpha=alpha)
+    model = build_model(seed=0)
+    model.train()
+    gd_train, params, rest = nnx.split(model, nnx.Param, ...)
+    model.eval()
+    gd_eval = nnx.split(model, nnx.Param, ...)[0]
+    optimizer = train._make_optimizer(config)
+    step = train._make_train_step(config, gd_train, gd_eval, optimizer)
+    carry = {"params": params, "opt": optimizer.init(params), "i": 0}
+    xu = x if alpha > 0 else x[:0]  # VAT: the same images stand in for the unlabeled batch
+
+    def one():
+        carry["params"], carry["opt"], aux = step(
+            carry["params"], carry["opt"], rest, carry["i"], x, y, xu
+        )
+        carry["i"] += 1
+        return aux["loss"]
+
+    return one, b + len(xu)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per line")
@@ -62,7 +91,6 @@ def main(argv=None) -> None:
 
     import jax
     import numpy as np
-    from flax import nnx
 
     from rbcore import train
     from rbcore.model import build_model
@@ -89,27 +117,8 @@ def main(argv=None) -> None:
         )
 
     for name, alpha in (("supervised", 0.0), ("vat", 1.0)):
-        if name not in only:
-            continue
-        config = train.TrainConfig(batch_size=b, unlabeled_batch_size=b, alpha=alpha)
-        model = build_model(seed=0)
-        model.train()
-        gd_train, params, rest = nnx.split(model, nnx.Param, ...)
-        model.eval()
-        gd_eval = nnx.split(model, nnx.Param, ...)[0]
-        optimizer = train._make_optimizer(config)
-        step = train._make_train_step(config, gd_train, gd_eval, optimizer)
-        carry = {"params": params, "opt": optimizer.init(params), "i": 0}
-        xu = x if alpha > 0 else x[:0]
-
-        def one():
-            carry["params"], carry["opt"], aux = step(
-                carry["params"], carry["opt"], rest, carry["i"], x, y, xu
-            )
-            carry["i"] += 1
-            return aux["loss"]
-
-        _report(name, _rate(one, b + len(xu), args.seconds))
+        if name in only:
+            _report(name, _rate(*_train_step_timer(alpha, x, y), args.seconds))
 
 
 if __name__ == "__main__":
