@@ -353,9 +353,22 @@ def _eval_view(model: nnx.Module):
     return nnx.split(twin)
 
 
+# Inference runs a large batch as a loop over chunks of this many samples: each chunk's
+# activations stay in the CPU cache (measured 1.7x faster than one pass over 1024 on two
+# cores; benchmarks/bench_training.py).
+INFERENCE_CHUNK = 64
+
+
 @jax.jit
 def _logits_batch(graphdef, state, x):
-    return nnx.merge(graphdef, state)(normalize_jax(x))
+    """float32[B, 29, 29, 3] raw cutouts -> float32[B] eval-mode logits."""
+    b = x.shape[0]
+    chunk = INFERENCE_CHUNK if b % INFERENCE_CHUNK == 0 else b
+
+    def logits(xc):
+        return nnx.merge(graphdef, state)(normalize_jax(xc))
+
+    return jax.lax.map(logits, x.reshape(b // chunk, chunk, *x.shape[1:])).reshape(b)
 
 
 def _predict(graphdef, state, images, batch_size: int, placement: _Placement) -> np.ndarray:
