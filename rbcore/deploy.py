@@ -423,10 +423,10 @@ def _chunk_n(cfg: DeployConfig, k: int) -> int:
 
 
 def _bar(total: int, enabled: bool):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain text: also readable in papermill's executed notebooks
 
     return tqdm(total=int(total), unit="cand", unit_scale=True, disable=not enabled,
-                desc="deployment week", smoothing=0.05)  # fmt: skip
+                desc="deployment week", smoothing=0.05, mininterval=10)  # fmt: skip
 
 
 def _throughput(stats: dict, wall: float, todo, nights) -> dict:
