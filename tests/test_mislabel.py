@@ -337,7 +337,32 @@ def test_profile_settings():
     k, cfg = ml.profile_settings("smoke", seed=4)
     assert k == ml.PROFILES["smoke"]["n_folds"] and cfg.seed == 4 and cfg.alpha == 0.0
     assert cfg.epochs == ml.PROFILES["smoke"]["epochs"]
+    assert cfg.early_stopping_metric == "loss"  # the 0.5 rule needs a calibrated model
     k, cfg = ml.profile_settings("default", n_folds=3, epochs=7)
     assert (k, cfg.epochs) == (3, 7)
     with pytest.raises(ValueError, match="unknown profile"):
         ml.profile_settings("huge")
+
+
+def test_subset_view_indexes_like_the_array():
+    x = np.arange(10 * 2 * 2 * 3, dtype=np.float32).reshape(10, 2, 2, 3)
+    sub = ml._Subset(x, np.array([7, 2, 5, 9]))
+    assert len(sub) == 4 and sub.shape == (4, 2, 2, 3)
+    np.testing.assert_array_equal(sub[np.array([3, 0, 1])], x[[9, 7, 2]])
+
+
+def test_cnn_trainer_trains_and_checkpoints(tmp_path):
+    """The real CNN through rbcore.train.fit on a tiny separable set."""
+    rng = np.random.default_rng(0)
+    n = 768
+    y = rng.integers(0, 2, n)
+    x = rng.normal(size=(n, 29, 29, 3)).astype(np.float32)
+    x[y == 1, 12:17, 12:17, 1:] += 4.0  # a bright source in new and sub: "real"
+    from rbcore.train import TrainConfig
+
+    cfg = TrainConfig(epochs=4, batch_size=32, seed=0, early_stopping_metric="loss")
+    folds = ml.assign_folds(2, labels=y, by="label", seed=0)
+    logits = ml.out_of_fold_logits(folds, ml.cnn_trainer(x, y, cfg), run_dir=tmp_path)
+    assert logits.shape == (n,) and np.isfinite(logits).all()
+    assert ((logits > 0) == (y == 1)).mean() > 0.9
+    assert (tmp_path / "mislabel" / "fold0" / "model").is_dir()
