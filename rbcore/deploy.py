@@ -171,6 +171,12 @@ class Scorer:
         return out
 
 
+# A batch is scored as a loop over chunks of this many candidates, both models per chunk:
+# the activations stay in the CPU cache (the same measurement as rbcore.train's
+# INFERENCE_CHUNK: ~1.7x faster than one pass over 1024 on two cores).
+SCORE_CHUNK = 64
+
+
 @partial(jax.jit, static_argnums=0)
 def _forward(graphdefs, states, x):
     """Logits of each model for raw x: float32[B, 29, 29, 3] (one XLA computation).
@@ -178,8 +184,15 @@ def _forward(graphdefs, states, x):
     The graph definitions are static, so every `Scorer` of the same models and batch size
     shares one compiled function.
     """
-    xn = normalize_jax(x)  # on the device, as in training (rbcore.train)
-    return tuple(nnx.merge(g, s)(xn) for g, s in zip(graphdefs, states, strict=True))
+    b = x.shape[0]
+    chunk = SCORE_CHUNK if b % SCORE_CHUNK == 0 else b
+
+    def logits(xc):
+        xn = normalize_jax(xc)  # on the device, as in training (rbcore.train)
+        return tuple(nnx.merge(g, s)(xn) for g, s in zip(graphdefs, states, strict=True))
+
+    out = jax.lax.map(logits, x.reshape(b // chunk, chunk, *x.shape[1:]))
+    return tuple(y.reshape(b) for y in out)
 
 
 def sigmoid(logits) -> np.ndarray:
