@@ -38,9 +38,11 @@ def _timed(fn, seconds: float) -> tuple[int, float, float]:
 
 
 def _note(name: str, n: int, wall: float, cpu: float) -> None:
+    # n / CPU-s x cores: the rate with every core free, if the work spreads over them all
     print(f"  {name}: {n:,} candidates in {wall:.1f} s wall, {cpu:.1f} CPU-s "
-          f"({n / cpu:,.0f} per CPU-second); load {os.getloadavg()[0]:.2f} "
-          f"on {os.cpu_count()} cores", file=sys.stderr, flush=True)  # fmt: skip
+          f"({n / cpu:,.0f} per CPU-second, {n / cpu * os.cpu_count():,.0f}/s with all "
+          f"{os.cpu_count()} cores free); load {os.getloadavg()[0]:.2f}",
+          file=sys.stderr, flush=True)  # fmt: skip
 
 
 def _models(models_dir):
