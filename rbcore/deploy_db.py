@@ -21,7 +21,8 @@ Tables (all keyed by the integer night index 0..n_nights-1):
 
 The SQL is portable: SQLite (the default, standard library `sqlite3`) and PostgreSQL through
 any DB-API 2.0 connection (e.g. `psycopg.connect(url)`) run the same statements; only the
-placeholder style and the blob type differ, both handled in `CandidateDB.__init__`.
+placeholder style and the blob type differ, both handled in `CandidateDB.__init__`. (Tested
+here on SQLite only: this machine has no PostgreSQL server or driver.)
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def confusion_counts(db: CandidateDB, model: str) -> dict[str, np.ndarray]:
     """
     _check_model(model)
     q = db.query(
-        f"SELECT CASE WHEN category IN {_in_list(TRANSIENT_CATEGORIES)} THEN 1 ELSE 0 END AS real,"
+        f"SELECT CASE WHEN category IN {_in_list(TRANSIENT_CATEGORIES)} THEN 1 ELSE 0 END AS is_transient,"
         f" pass_{model} AS pred, SUM(n) AS n, SUM(weight) AS w FROM night_summary"
         f" WHERE {_COMMITTED} GROUP BY 1, 2"
     )
