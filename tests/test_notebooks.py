@@ -251,3 +251,33 @@ def test_05_deployment_database_summary_and_figures(smoke_run):
         assert len(cut["candidate_id"]) == len(cut["images"])
     for name in ("05_confusion", "05_false_negatives", "05_registered_per_night", "05_budget"):
         assert (smoke_run[0].figures_dir / f"{name}.png").exists(), name
+
+
+# ------------------------------------------------------------------ 04 evaluation (issue 6)
+@pytest.mark.skipif("04" not in NUMBERS, reason="notebook 04 not present")
+def test_04_evaluation_outputs(smoke_run):
+    import numpy as np
+
+    run = _check(smoke_run, "04")
+    plan = smoke_run[0]
+    for name in (
+        "04_output_distributions",
+        "04_confusion_matrices",
+        "04_roc",
+        "04_pr",
+        "04_reliability_current",
+        "04_reliability_vat",
+    ):
+        assert (plan.figures_dir / f"{name}.png").exists(), name
+    metrics = _json(run / "metrics.json")
+    n = metrics["test_counts"]["n_real"] + metrics["test_counts"]["n_bogus"]
+    with np.load(run / "test_scores.npz") as scores:
+        for model in ("current", "vat"):
+            assert scores[f"logits_{model}"].shape == (n,)
+    for model in ("current", "vat"):
+        counts = metrics[model]["counts"]
+        assert counts["tp"] + counts["fn"] == metrics["test_counts"]["n_real"]
+        above = metrics[model]["tpr90"]["n_bogus_above"]
+        fpr = metrics[model]["fpr_at_tpr90"]["value"]
+        assert above == round(fpr * metrics["test_counts"]["n_bogus"])
+        assert metrics["calibration"][model]["temperature"] > 0
