@@ -29,6 +29,9 @@ COLUMNS = (
     ("fpr_at_tpr90", "FPR @ TPR = 0.9"),
 )
 
+#: Figures of notebook 04 linked from the block (figures/04_<name>.png).
+FIGURES = ("roc", "confusion_matrices", "output_distributions", "pr", "fpr_by_category")
+
 
 def _fmt(v: float) -> str:
     """4 decimals, or 2 significant digits in scientific notation below 0.01 (FPRs ~1e-4)."""
@@ -79,10 +82,13 @@ def results_markdown(metrics: dict, *, metrics_path: str, command: str) -> str:
             + ", ".join(notes)
             + f" (of {counts['n_bogus']:,}).",
         ]
+    figures = ", ".join(f"[{name}](figures/04_{name}.png)" for name in FIGURES)
     lines += [
         "",
+        f"Figures: {figures}.",
+        "",
         f"Generated from `{metrics_path}` by `{command}`; the run itself is"
-        " `python -m rbcore.notebooks --profile default` (figures `figures/04_*`).",
+        " `python -m rbcore.notebooks --profile default` (notebook `04_evaluation`).",
     ]
     return "\n".join(lines)
 
