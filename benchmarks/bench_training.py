@@ -65,7 +65,7 @@ def _train_step_timer(alpha: float, x, y):
     model.eval()
     gd_eval = nnx.split(model, nnx.Param, ...)[0]
     optimizer = train._make_optimizer(config)
-    step = train._make_train_step(config, gd_train, gd_eval, optimizer)
+    step = train._make_train_step(config, gd_train, gd_eval)
     carry = {"params": params, "opt": optimizer.init(params), "i": 0}
     xu = x if alpha > 0 else x[:0]  # VAT: the same images stand in for the unlabeled batch
 
