@@ -55,7 +55,9 @@ DRB_THRESHOLD = 0.5
 
 REQUIRED_ARRAYS = ("images", "ids", "drb", "weak_labels")
 # Per-alert metadata kept in the compact copy: what notebook 06 needs plus provenance.
-SAMPLE_META = ("ids", "objectId", "jd", "fid", "magpsf", "drb", "rb", "weak_labels", "src")
+SAMPLE_META = (
+    "ids", "objectId", "jd", "fid", "magpsf", "fwhm", "drb", "rb", "weak_labels", "src",
+)  # fmt: skip
 SAMPLE_NAME = "ztf_alerts_sample.npz"
 
 
