@@ -72,7 +72,7 @@ def main() -> None:
     )
     y = (p["object_type"] != "artifact").to_numpy(np.int64)
     val = p["detector_id"].to_numpy() < 8  # held-out detectors, as the notebooks' folds
-    xr, _ = simulate_candidates(
+    xr, pr = simulate_candidates(
         args.n_test_real, kind="test", seed=TEST_SEED, config=cfg, real_fraction=1.0
     )
     xb, pb = simulate_candidates(
@@ -99,6 +99,11 @@ def main() -> None:
     # precision at the talk's prevalence (1 real per 700 bogus), from the measured TPR and FPR
     tpr, fpr, prev = summ["recall"], summ["fp"] / len(xb), 1 / 701
     prec_700 = tpr * prev / (tpr * prev + fpr * (1 - prev)) if tpr + fpr > 0 else float("nan")
+    real_scores = scores[: len(xr)]
+    snr_bins = {"<8": pr["snr"] < 8, "8-15": pr["snr"].between(8, 15), ">15": pr["snr"] > 15}
+    recall_by_snr = {
+        k: round(float((real_scores[m.to_numpy()] >= 0.5).mean()), 3) for k, m in snr_bins.items()
+    }
     fp_cats = pb.loc[scores[len(xr) :] >= 0.5, "category"].value_counts().to_dict()
     rec = {
         "overrides": args.set,
@@ -109,6 +114,7 @@ def main() -> None:
         "fpr_at_0.5": round(fpr, 5),
         "recall_at_0.5": round(tpr, 4),
         "precision_at_0.5_1to700": round(prec_700, 4),
+        "recall_by_snr": recall_by_snr,
         "fp_categories": fp_cats,
         "sim_s": round(t_sim, 1),
         "total_s": round(time.time() - t0, 1),

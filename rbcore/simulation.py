@@ -469,9 +469,15 @@ def simulate_candidates(
 
     Returns:
         images: float32[n, 29, 29, 3] raw pixel values (ref, new, sub); NaN = masked.
-        params: DataFrame, one row per image: object_type, category, is_real_true,
-            label_is_wrong, noise_cause, mag, snr, det_snr, detected, seeing_new, seeing_ref,
-            beta, m_lim, host_mag, detector_id, night, x, y, weight, ...
+        params: DataFrame, one row per image: object_type (artifact / rand_artificial_real /
+            galx_artificial_real; "transient" for test/stream reals), label (the label the
+            data carry; stream: the truth), category, is_real_true, label_is_wrong,
+            noise_cause (faint/masked/saturated for invisible injections, "astrophysical"
+            for real sources in the bogus sample), mag (true magnitude of the central
+            source, NaN if none), snr (its point-source S/N), det_snr (peak S/N found in
+            sub), detected, seeing_new, seeing_ref (arcsec), beta, m_lim (5-sigma limit of
+            the exposure), zp_new, host_mag, peak_dx, peak_dy (cutout shift to the peak),
+            detector_id, night, x, y (pixel on the detector), weight (stream: p/q).
 
     Notes:
         Forward model of Takahashi et al. (2022)'s data (issue 3); see the module docstring.
