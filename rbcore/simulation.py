@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 KINDS = ("train", "test", "stream")
-CHUNK = 2048  # rows simulated per independent random stream (results do not depend on threads)
+CHUNK = 8192  # rows simulated per independent random stream (results do not depend on threads)
 MAX_REDRAWS = 12  # attempts to obtain a detection before keeping an undetected candidate
 REF_ZP = 25.0  # PS1 stack zero point (Chambers et al. 2016; Magnier et al. 2020)
 MEDIAN_BETA = 3.5  # middle of SurveyConfig.moffat_beta_range

@@ -70,9 +70,10 @@ def test_shapes_dtypes_columns(kind):
     assert not np.isinf(images).any()
 
 
-def test_determinism_and_thread_independence():
+def test_determinism_and_thread_independence(monkeypatch):
+    monkeypatch.setattr(simulation, "CHUNK", 1000)
     a, pa = simulate_candidates(2500, kind="stream", seed=5, n_threads=1)
-    b, pb = simulate_candidates(2500, kind="stream", seed=5, n_threads=2)  # 2 chunks
+    b, pb = simulate_candidates(2500, kind="stream", seed=5, n_threads=2)  # 3 chunks
     assert np.array_equal(a, b, equal_nan=True)
     pd.testing.assert_frame_equal(pa, pb)
     c, _ = simulate_candidates(300, kind="stream", seed=6)
