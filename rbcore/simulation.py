@@ -359,7 +359,7 @@ def _simulate_group(rng, cat, cause, det_ids, night, cfg, forced, out, rows):
             mag = (
                 rng.uniform(lo, cond["m_lim"])
                 if cause != "faint"
-                else cond["m_lim"] + rng.uniform(1, 3, len(todo))
+                else cond["m_lim"] + rng.uniform(*cfg.faint_injection_range, len(todo))
             )
             scene.BUILDERS[cat](rng, sc, cond, cfg, mag)
             if cause:

@@ -161,12 +161,20 @@ class SurveyConfig:
     max_background_stars: int = 4  # slots per patch (expected number ~1; Poisson capped)
     galaxy_re_median: float = 2.5  # arcsec, half-light radius of host galaxies (assumption)
     galaxy_mag_range: tuple[float, float] = (13.5, 18.5)  # hosts of Tomo-e-bright SNe
+    galaxy_re_scatter: float = 0.5  # lognormal sigma of host sizes (assumption)
+    galaxy_q_range: tuple[float, float] = (0.3, 1.0)  # axis ratios of disc galaxies (assumption)
+    host_offset_scale: float = 0.7  # SN offset / r_e, exponential (Kelly et al. 2008: ~r_e)
+    field_star_mag_range: tuple[float, float] = (9.0, 22.0)  # field stars drawn (fainter ones
+    #                                       are invisible even in PS1 at 1.19"/pix)
 
     # --- populations -----------------------------------------------------------------------
     bogus_mix: dict = field(default_factory=_bogus_mix)  # see _bogus_mix (calibration knob)
     real_galx_fraction: float = 0.5  # galx share of injections (balanced in the paper's set)
     inject_mag_bright: float = 12.0  # brightest injected magnitude (assumption)
     sn_mag_bright: float = 12.5  # brightest test-set supernova (assumption)
+    sn_mag_beyond_limit: float = 0.3  # SN counts run to m_lim + this; detection cuts them
+    variable_dm_range: tuple[float, float] = (0.2, 2.0)  # mag brightening of variables (assumption)
+    faint_injection_range: tuple[float, float] = (1.0, 3.0)  # mag past m_lim of "faint" injections
     sn_count_slope: float = 0.6  # dlogN/dm of SNe, Euclidean counts (magnitude-limited)
     sn_hostless_fraction: float = 0.1  # SNe without a visible host (assumption; ~10 % in ZTF BTS)
     test_real_per_bogus: float = 1.0 / 700  # talk: ~1 real per 700 bogus in the actual test set

@@ -78,10 +78,7 @@ class Scene:
 def background_stars(rng, sc, cond, cfg):
     """Field stars: Poisson number per patch from the star counts, uniform positions."""
     area_deg2 = (sc.size * cfg.pixel_scale / 3600.0) ** 2
-    lo, hi = (
-        9.0,
-        22.0,
-    )  # magnitude range of field stars drawn (brighter are rare, fainter invisible)
+    lo, hi = cfg.field_star_mag_range
     # counts normalized at 21 mag: N(<21) = star_density, dlogN/dm = star_count_slope
     n_lt_hi = cfg.star_density * 10 ** (cfg.star_count_slope * (hi - 21.0)) * area_deg2
     k = np.minimum(rng.poisson(n_lt_hi, size=sc.m), cfg.max_background_stars)
@@ -126,7 +123,7 @@ def _galaxy(rng, sc, cond, cfg, mag, re_arcsec, x0, y0, sidx=None):
         "y": y0,
         "mag": mag,
         "re_pix": re_arcsec / cfg.pixel_scale,
-        "q": rng.uniform(0.3, 1.0, sc.m),  # axis ratios of disc galaxies (assumption)
+        "q": rng.uniform(*cfg.galaxy_q_range, sc.m),
         "theta": rng.uniform(0, np.pi, sc.m),
         "sidx": rng.integers(0, len(SERSIC_GRID), sc.m) if sidx is None else sidx,
     }
@@ -135,9 +132,9 @@ def _galaxy(rng, sc, cond, cfg, mag, re_arcsec, x0, y0, sidx=None):
 
 def _host(rng, sc, cond, cfg, bright=0.0):
     """A host galaxy near the candidate: offset ~ its half-light radius (exponential discs)."""
-    re = cfg.galaxy_re_median * np.exp(rng.normal(0, 0.5, sc.m))
+    re = cfg.galaxy_re_median * np.exp(rng.normal(0, cfg.galaxy_re_scatter, sc.m))
     mag = rng.uniform(*cfg.galaxy_mag_range, sc.m) - bright
-    r = rng.exponential(0.7, sc.m) * re / cfg.pixel_scale
+    r = rng.exponential(cfg.host_offset_scale, sc.m) * re / cfg.pixel_scale
     phi = rng.uniform(0, 2 * np.pi, sc.m)
     _galaxy(rng, sc, cond, cfg, mag, re, sc.c + r * np.cos(phi), sc.c + r * np.sin(phi))
 
@@ -315,7 +312,7 @@ def build_galx(rng, sc, cond, cfg, mag):
 def build_variable_star(rng, sc, cond, cfg):
     # A star brightened by 0.2-2 mag between the reference and new epochs (assumption).
     m0 = rng.uniform(12.0, 19.0, sc.m)
-    dm = rng.uniform(0.2, 2.0, sc.m)
+    dm = rng.uniform(*cfg.variable_dm_range, sc.m)
     _star(rng, sc, cond, m0, new_factor=10 ** (0.4 * dm))
     sc.truth["mag"] = m0 - dm
     sc.truth["central_flux"] = mag_to_flux(m0, cond["zp"]) * (10 ** (0.4 * dm) - 1)
@@ -323,7 +320,9 @@ def build_variable_star(rng, sc, cond, cfg):
 
 def sn_mags(rng, m, cond, cfg):
     """Supernova magnitudes of a magnitude-limited search: Euclidean counts up to ~the limit."""
-    return power_law_mags(rng, m, cfg.sn_mag_bright, cond["m_lim"] + 0.3, cfg.sn_count_slope)
+    return power_law_mags(
+        rng, m, cfg.sn_mag_bright, cond["m_lim"] + cfg.sn_mag_beyond_limit, cfg.sn_count_slope
+    )
 
 
 def build_sn_host(rng, sc, cond, cfg):
