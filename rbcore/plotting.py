@@ -743,6 +743,7 @@ def training_curves(histories: dict, *, axes=None) -> plt.Figure:
     titles = ("training loss terms", "validation loss (BCE)", "validation AUC")
     for ax, title in zip(axes, titles, strict=True):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=7)
     axes[0].set_yscale("log")

@@ -78,7 +78,8 @@ def test_config_validation_and_round_trip():
     assert TrainConfig(optimizer="adadelta").lr == 1.0 and TrainConfig().lr == 1e-3
     with pytest.raises(ValueError, match="profile"):
         train.profile_config("huge")
-    assert train.profile_config("smoke").epochs < train.profile_config("default").epochs
+    assert train.profile_config("smoke", alpha=2.0).alpha == 2.0
+    assert train.profile_config("smoke").batch_size < train.profile_config("paper").batch_size
 
 
 def test_bad_inputs_raise(data):
@@ -165,7 +166,7 @@ def test_step_and_inference_do_not_recompile(data):
         params, opt_state, _ = step(
             params, opt_state, rest, s, x[sl], y[sl].astype(np.int32), x[sl]
         )
-    assert step._cache_size() == 1
+    assert step.jitted._cache_size() == 1
 
     model = build_model(seed=0)
     predict_logits(model, x[:70], batch_size=64)
