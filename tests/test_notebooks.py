@@ -281,3 +281,27 @@ def test_04_evaluation_outputs(smoke_run):
         fpr = metrics[model]["fpr_at_tpr90"]["value"]
         assert above == round(fpr * metrics["test_counts"]["n_bogus"])
         assert metrics["calibration"][model]["temperature"] > 0
+
+
+# ------------------------------------------------------------------ 03 VAT training (issue 4)
+@pytest.mark.skipif("03" not in NUMBERS, reason="notebook 03 not present")
+def test_03_vat_training_outputs(smoke_run):
+    import pandas as pd
+
+    run = _check(smoke_run, "03")
+    plan = smoke_run[0]
+    for name in ("03_training_curves", "03_vat_sweep"):
+        assert (plan.figures_dir / f"{name}.png").exists(), name
+    summary = _json(run / "models" / "training_summary.json")
+    split = pd.read_csv(run / "models" / "validation_split.csv")
+    assert len(split) == summary["n_val"] > 0 and split["id"].is_unique
+    assert sorted(split["detector_id"].unique()) == summary["validation_detectors"]
+    chosen = summary["sweep"]["chosen"]
+    assert chosen in [{"eps": r["eps"], "alpha": r["alpha"]} for r in summary["sweep"]["table"]]
+    vat = summary["models"]["vat"]
+    assert vat["train_config"]["eps"] == chosen["eps"] and vat["train_config"]["alpha"] > 0
+    assert summary["models"]["current"]["train_config"]["alpha"] == 0
+    for name in ("current", "vat"):
+        history = pd.read_csv(run / "training" / name / "history.csv")
+        assert len(history) == summary["models"][name]["epochs_run"]
+        assert 0.5 < summary["models"][name]["val_auc"] <= 1.0
