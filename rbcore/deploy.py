@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -452,6 +453,8 @@ def _throughput(stats: dict, wall: float, todo, nights) -> dict:
         "scoring_per_s": rate(stats["scoring_s"]),
         "scoring_per_s_per_model": len(MODEL_NAMES) * rate(stats["scoring_s"]),
         "total_per_s": rate(wall),
+        "load_average_1min": os.getloadavg()[0],  # the machine may be shared: rates scale
+        "cpu_count": os.cpu_count(),  # with the free cores
         "nights_run": list(todo),
         "nights_skipped": [j for j in nights if j not in todo],
     }
