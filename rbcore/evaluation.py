@@ -491,6 +491,44 @@ def file_fingerprint(paths) -> dict:
     return out
 
 
+def read_validation_split(path, params: pd.DataFrame) -> np.ndarray:
+    """Row positions of the validation split written by notebook 03, checked against the data.
+
+    Args:
+        path: `run_dir/models/validation_split.csv` with columns id, detector_id, label
+            (`rbcore.vat_training.write_split`).
+        params: the training set's params (`rbcore.datasets.load_training(...).params`).
+
+    Returns:
+        int64[M] sorted row positions (= the `id` column) of the validation samples.
+
+    Raises:
+        FileNotFoundError: no split file (run notebook 03 first).
+        ValueError: missing columns, ids out of range or repeated, or a detector/label that
+            differs from the training data (the split belongs to other data).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no validation split (notebook 03 writes it)")
+    split = pd.read_csv(path)
+    need = {"id", "detector_id", "label"}
+    if not need <= set(split.columns):
+        raise ValueError(f"{path}: columns {sorted(need - set(split.columns))} missing")
+    ids = split["id"].to_numpy(np.int64)
+    if (
+        ids.size == 0
+        or ids.min() < 0
+        or ids.max() >= len(params)
+        or np.unique(ids).size != ids.size
+    ):
+        raise ValueError(f"{path}: ids must be distinct row positions in [0, {len(params)})")
+    for col in ("detector_id", "label"):
+        differ = int((params[col].to_numpy()[ids] != split[col].to_numpy()).sum())
+        if differ:
+            raise ValueError(f"{path}: {differ} rows whose {col} differs from the training data")
+    return np.sort(ids)
+
+
 def cached_logits(
     cache_path, model_dirs: dict, images, *, fingerprint: dict | None = None, batch_size=1024
 ) -> dict[str, np.ndarray]:

@@ -369,3 +369,22 @@ def test_prior_shift_recalibrates_to_new_prevalence():
     assert ev.sigmoid(shifted).mean() == pytest.approx(target, rel=0.1)
     with pytest.raises(ValueError, match="target_prior"):
         ev.prior_shift(z, train_prior=0.5, target_prior=0.0)
+
+
+def test_read_validation_split(tmp_path):
+    params = pd.DataFrame(
+        {"id": np.arange(10), "detector_id": np.repeat([0, 1], 5), "label": [0, 1] * 5}
+    )
+    path = tmp_path / "validation_split.csv"
+    params.iloc[[7, 5, 6]][["id", "detector_id", "label"]].to_csv(path, index=False)
+    np.testing.assert_array_equal(ev.read_validation_split(path, params), [5, 6, 7])
+    other = params.assign(label=1 - params["label"])
+    with pytest.raises(ValueError, match="label differs"):
+        ev.read_validation_split(path, other)
+    with pytest.raises(ValueError, match=r"\[0, 4\)"):
+        ev.read_validation_split(path, params.iloc[:4])
+    pd.DataFrame({"id": [1]}).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="missing"):
+        ev.read_validation_split(path, params)
+    with pytest.raises(FileNotFoundError, match="notebook 03"):
+        ev.read_validation_split(tmp_path / "none.csv", params)
