@@ -372,11 +372,11 @@ def run_deployment(
         from rbcore.simulation import simulate_candidates as simulate
     nights = list(range(cfg.n_nights)) if nights is None else [int(j) for j in nights]
     if replace and nights == list(range(cfg.n_nights)):
-        db.replace_all()
-    elif replace:
-        for j in nights:
-            db.delete_night(j)
+        db.replace_all()  # the whole week over: another run may take the database
     db.check_fingerprint({**cfg.fingerprint(), "model_version": version})
+    if replace and nights != list(range(cfg.n_nights)):
+        for j in nights:  # only after the check: a night of another run is never deleted
+            db.delete_night(j)
     scorer = Scorer({k: models[k] for k in MODEL_NAMES}, cfg.batch_size)
     committed = set(db.committed_nights())
     todo = [j for j in nights if j not in committed]
@@ -388,7 +388,7 @@ def run_deployment(
 
     def simulate_chunk(job):
         j, k = job
-        n = min(cfg.chunk_size, cfg.candidates_per_night - k * cfg.chunk_size)
+        n = _chunk_n(cfg, k)
         t0 = time.perf_counter()
         kw = {} if survey_config is None else {"config": survey_config}
         images, params = simulate(n, kind="stream", seed=np.random.SeedSequence([cfg.seed, j, k]),

@@ -202,6 +202,10 @@ def test_resume_refuses_another_run(tmp_path, models):
     run_deployment(models, db, small_cfg(n_nights=1), simulate=fake_simulate, progress=False)
     with pytest.raises(ValueError, match="seed"):
         run_deployment(models, db, small_cfg(seed=4), simulate=fake_simulate, progress=False)
+    with pytest.raises(ValueError, match="seed"):  # replacing one night checks first
+        run_deployment(models, db, small_cfg(seed=4), simulate=fake_simulate, progress=False,
+                       replace=True, nights=[0])  # fmt: skip
+    assert db.committed_nights() == [0]  # nothing deleted
 
 
 def test_real_simulator_stream(tmp_path, models):
