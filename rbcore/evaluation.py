@@ -334,8 +334,53 @@ def completeness_vs(
         t = binned_rate(val[m & inside], hit[m & inside], edges)
         tables.append(t.assign(category=c))
         unbinned[c] = int((m & ~inside).sum())
-    table = pd.concat(tables, ignore_index=True) if tables else binned_rate([], [], edges)
+    if not tables:  # no reals: an empty table with the same columns
+        tables = [binned_rate([], [], edges).iloc[:0].assign(category=pd.Series(dtype=object))]
+    table = pd.concat(tables, ignore_index=True)
     return table, pd.Series(unbinned, name=f"reals without {column} in bins", dtype=np.int64)
+
+
+def completeness_by_model(
+    sources: dict, column: str, bins, *, threshold: float = 0.0
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Series]]:
+    """`completeness_vs` of every model over several samples of reals, tables joined per model.
+
+    Args:
+        sources: {sample name: (params, labels int[N], {model: logits float[N]})}, e.g. the
+            test set (transients) and the validation split (injected rand/galx reals).
+        column: truth column to bin ("mag", "snr").
+        bins: bin edges.
+        threshold: logit threshold.
+
+    Returns:
+        ({model: table with a `source` column}, {sample name: reals outside the bins per category}).
+    """
+    tables: dict[str, list] = {}
+    unbinned = {}
+    for source, (params, labels, logits) in sources.items():
+        for model, z in logits.items():
+            t, unbinned[source] = completeness_vs(
+                params, labels, z, column, bins, threshold=threshold
+            )
+            tables.setdefault(model, []).append(t.assign(source=source))
+    return {m: pd.concat(v, ignore_index=True) for m, v in tables.items()}, unbinned
+
+
+def magnitude_and_snr_bins(mag, snr, *, mag_step: float = 0.5, n_snr: int = 8) -> dict:
+    """Bin edges covering the finite values: `mag_step` magnitude steps, `n_snr` log S/N bins.
+
+    Returns:
+        {"mag": float[M], "snr": float[n_snr + 1]}.
+    """
+    mag, snr = np.asarray(mag, float), np.asarray(snr, float)
+    mag, snr = mag[np.isfinite(mag)], snr[np.isfinite(snr) & (snr > 0)]
+    if mag.size == 0 or snr.size == 0:
+        raise ValueError(f"need finite magnitudes and positive S/N, got {mag.size} and {snr.size}")
+    lo, hi = np.floor(mag.min() / mag_step), np.ceil(mag.max() / mag_step)
+    return {
+        "mag": np.arange(lo, max(hi, lo + 1) + 0.5) * mag_step,
+        "snr": np.geomspace(snr.min(), snr.max() * (1 + 1e-9), n_snr + 1),
+    }
 
 
 def rate_by_group(groups, hits) -> pd.DataFrame:

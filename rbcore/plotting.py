@@ -415,8 +415,8 @@ def completeness_curves(
         ax.set_title(f"{cat} (n = {n_cat})", fontsize=9)
         ax.set_xlabel(xlabel)
         ax.set_ylim(-0.03, 1.05)
-        if invert_x:
-            ax.invert_xaxis()
+    if invert_x:
+        axes[0, 0].invert_xaxis()  # once: the panels share the x axis
     if not cats:
         axes[0, 0].text(0.5, 0.5, "no reals", ha="center", transform=axes[0, 0].transAxes)
     axes[0, 0].set_ylabel(rate_label)

@@ -354,6 +354,10 @@ def test_evaluation_figures_draw():
     assert any(f"({tn:,})" in t for t in texts)
     with pytest.raises(ValueError, match="2x2"):
         P.confusion_matrices({"x": np.zeros((3, 3))})
+    # Magnitudes bright to faint in every panel (shared x axis inverted exactly once).
+    tab = ev.completeness_vs(params, labels, logits, "mag", bins)[0]
+    fig = P.completeness_curves({"m": tab}, xlabel="mag", invert_x=True)
+    assert all(ax.xaxis_inverted() for ax in fig.axes)
 
 
 def test_prior_shift_recalibrates_to_new_prevalence():
@@ -388,3 +392,23 @@ def test_read_validation_split(tmp_path):
         ev.read_validation_split(path, params)
     with pytest.raises(FileNotFoundError, match="notebook 03"):
         ev.read_validation_split(tmp_path / "none.csv", params)
+
+
+def test_completeness_by_model_and_bins():
+    params, labels, logits = _params()
+    bins = ev.magnitude_and_snr_bins(params["mag"][labels == 1], [5.0, 50.0])
+    assert bins["mag"][0] <= 15.0 and bins["mag"][-1] >= 25.0
+    np.testing.assert_allclose(np.diff(bins["mag"]), 0.5)
+    assert bins["snr"].size == 9 and bins["snr"][0] == 5.0 and bins["snr"][-1] >= 50.0
+    half = labels.size // 2
+    sources = {
+        "a": (params.iloc[:half], labels[:half], {"m": logits[:half]}),
+        "b": (params.iloc[half:].reset_index(drop=True), labels[half:], {"m": logits[half:]}),
+    }
+    tables, unbinned = ev.completeness_by_model(sources, "mag", bins["mag"])
+    whole, whole_unbinned = ev.completeness_vs(params, labels, logits, "mag", bins["mag"])
+    assert set(tables["m"]["source"]) == {"a"}  # all reals are in the first half
+    assert tables["m"]["n"].sum() == whole["n"].sum() and tables["m"]["k"].sum() == whole["k"].sum()
+    assert unbinned["a"].sum() == whole_unbinned.sum() == 1  # mag NaN; 25.0 is the last edge
+    with pytest.raises(ValueError, match="finite"):
+        ev.magnitude_and_snr_bins([np.nan], [1.0])
