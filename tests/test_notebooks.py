@@ -90,7 +90,10 @@ def _json(path: Path) -> dict:
 NUMBERS = [p.name[:2] for p in NOTEBOOKS]
 
 
-@pytest.mark.skipif("01" not in NUMBERS, reason="notebook 01 not present")
+def test_all_six_notebooks_present():
+    assert NUMBERS == ["01", "02", "03", "04", "05", "06"], NUMBERS
+
+
 def test_01_data_preparation(smoke_run):
     run = _check(smoke_run, "01")
     train = run / "data" / "train"
@@ -102,7 +105,6 @@ def test_01_data_preparation(smoke_run):
     assert summary
 
 
-@pytest.mark.skipif("02" not in NUMBERS, reason="notebook 02 not present")
 def test_02_mislabel_discovery(smoke_run):
     import pandas as pd
 
@@ -125,7 +127,6 @@ def test_02_mislabel_discovery(smoke_run):
     assert {"insample", "oof", "cleanlab"} <= set(metrics)
 
 
-@pytest.mark.skipif("03" not in NUMBERS, reason="notebook 03 not present")
 def test_03_vat_training(smoke_run):
     from rbcore.checkpoint import load_model
 
@@ -135,7 +136,6 @@ def test_03_vat_training(smoke_run):
         assert meta["model"]["architecture"] == "RBCNN"
 
 
-@pytest.mark.skipif("04" not in NUMBERS, reason="notebook 04 not present")
 def test_04_evaluation(smoke_run):
     run = _check(smoke_run, "04")
     metrics = _json(run / "metrics.json")
@@ -147,7 +147,6 @@ def test_04_evaluation(smoke_run):
     assert metrics["test_counts"]["n_real"] > 0 and metrics["test_counts"]["n_bogus"] > 0
 
 
-@pytest.mark.skipif("05" not in NUMBERS, reason="notebook 05 not present")
 def test_05_deployment_week(smoke_run):
     run = _check(smoke_run, "05")
     with sqlite3.connect(run / "candidates.sqlite") as db:
@@ -156,7 +155,6 @@ def test_05_deployment_week(smoke_run):
         assert db.execute("select count(*) from candidates").fetchone()[0] >= 0
 
 
-@pytest.mark.skipif("06" not in NUMBERS, reason="notebook 06 not present")
 def test_06_real_alerts(smoke_run):
     run = _check(smoke_run, "06")
     result = _json(run / "real_alerts.json")
@@ -166,7 +164,6 @@ def test_06_real_alerts(smoke_run):
 
 
 # ------------------------------------------------------ notebook 06: counts and galleries (issue 8)
-@pytest.mark.skipif("06" not in NUMBERS, reason="notebook 06 not present")
 def test_06_real_alerts_counts_and_figures(smoke_run):
     import numpy as np
 
@@ -187,7 +184,6 @@ def test_06_real_alerts_counts_and_figures(smoke_run):
 
 
 # ------------------------------------------------- notebook 02: ledger, metrics, figures (issue 5)
-@pytest.mark.skipif("02" not in NUMBERS, reason="notebook 02 not present")
 def test_02_mislabel_ledger_metrics_and_figures(smoke_run):
     import numpy as np
 
@@ -221,7 +217,6 @@ def test_02_mislabel_ledger_metrics_and_figures(smoke_run):
 
 
 # ------------------------------------------------ notebook 05: the deployment week (issue 7)
-@pytest.mark.skipif("05" not in NUMBERS, reason="notebook 05 not present")
 def test_05_deployment_database_summary_and_figures(smoke_run):
     import numpy as np
 
@@ -254,7 +249,6 @@ def test_05_deployment_database_summary_and_figures(smoke_run):
 
 
 # ------------------------------------------------------------------ 04 evaluation (issue 6)
-@pytest.mark.skipif("04" not in NUMBERS, reason="notebook 04 not present")
 def test_04_evaluation_outputs(smoke_run):
     import numpy as np
 
@@ -284,7 +278,6 @@ def test_04_evaluation_outputs(smoke_run):
 
 
 # ------------------------------------------------------------------ 03 VAT training (issue 4)
-@pytest.mark.skipif("03" not in NUMBERS, reason="notebook 03 not present")
 def test_03_vat_training_outputs(smoke_run):
     import pandas as pd
 
