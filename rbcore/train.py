@@ -678,6 +678,8 @@ def fit(
         n_samples = len(lab) * (
             config.batch_size + (config.unlabeled_batch_size if unl is not None else 0)
         )
+        row["train_time_s"] = time.perf_counter() - t0
+        row["samples_per_s"] = n_samples / row["train_time_s"]
         if val_images is not None:
             row.update(_validate(gd_eval, params, rest, val_images, val_labels, config, placement))
             score = row["val_auc"] if config.early_stopping_metric == "auc" else row["val_loss"]
@@ -688,8 +690,6 @@ def fit(
                 state["bad_epochs"] += 1
                 if config.patience and state["bad_epochs"] >= config.patience:
                     state["stopped"] = True
-        row["train_time_s"] = time.perf_counter() - t0
-        row["samples_per_s"] = n_samples / row["train_time_s"]
         history.append(row)
         state["epoch"] = epoch + 1
         if out_dir is not None:

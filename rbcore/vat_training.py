@@ -249,6 +249,53 @@ def validation_scores(model, images, val_idx) -> np.ndarray:
     return predict_logits(model, Subset(images, val_idx))
 
 
+def validation_table(models: dict, images, val_idx, labels, truth_wrong=None) -> pd.DataFrame:
+    """`rbcore.metrics.classification_summary` at probability 0.5 on the validation split.
+
+    Args:
+        models: {name: model}.
+        images: the whole training set's raw images; val_idx: int[M] validation rows.
+        labels: int[N] given labels of the whole training set.
+        truth_wrong: bool[N] simulator truth (label is wrong), or None for real data; adds
+            rows scored against the true labels (information only, nothing is chosen on it).
+
+    Returns:
+        DataFrame indexed by (model, "given labels" | "true labels").
+    """
+    from rbcore.metrics import classification_summary
+
+    val_labels = np.asarray(labels)[val_idx]
+    rows = {}
+    for name, model in models.items():
+        z = validation_scores(model, images, val_idx).astype(np.float64)
+        p = 1.0 / (1.0 + np.exp(-z))
+        rows[(name, "given labels")] = classification_summary(val_labels, p, 0.5)
+        if truth_wrong is not None:
+            true_labels = np.where(np.asarray(truth_wrong)[val_idx], 1 - val_labels, val_labels)
+            rows[(name, "true labels")] = classification_summary(true_labels, p, 0.5)
+    return pd.DataFrame(rows).T
+
+
+def model_summary(
+    name: str, config: TrainConfig, history: list[dict], seconds: float, run_dir, table=None
+) -> dict:
+    """One model's entry of training_summary.json (config, best epoch, timing, metrics)."""
+    best = best_epoch_row(history, config)
+    entry = {
+        "checkpoint": str(Path(run_dir) / "models" / name),
+        "train_config": config.to_dict(),
+        "epochs_run": len(history),
+        "best_epoch": best["epoch"],
+        "val_auc": best["val_auc"],
+        "val_loss": best["val_loss"],
+        "train_seconds": seconds,
+        "samples_per_s": float(np.mean([r["samples_per_s"] for r in history])),
+    }
+    if table is not None and name in table.index.get_level_values(0):
+        entry["validation_metrics"] = {k: row.to_dict() for k, row in table.loc[name].iterrows()}
+    return entry
+
+
 def write_split(path, params: pd.DataFrame, val_idx) -> Path:
     """Write the validation split (id, detector_id, label) for the later notebooks."""
     path = Path(path)
@@ -287,6 +334,8 @@ __all__ = [
     "train_model",
     "best_epoch_row",
     "validation_scores",
+    "validation_table",
+    "model_summary",
     "write_split",
     "write_summary",
     "detector_validation_split",
