@@ -70,7 +70,12 @@ class _Interrupt:
 
 
 def test_config_validation_and_round_trip():
-    for bad in (dict(optimizer="sgd"), dict(early_stopping_metric="acc"), dict(alpha=-1.0)):
+    for bad in (
+        dict(optimizer="sgd"),
+        dict(early_stopping_metric="acc"),
+        dict(alpha=-1.0),
+        dict(unlabeled_pool="some"),
+    ):
         with pytest.raises(ValueError, match="TrainConfig"):
             TrainConfig(**bad)
     cfg = TrainConfig(alpha=0.5, class_weight=(1.0, 3.0))
@@ -254,10 +259,10 @@ def test_vat_resume_after_interruption_is_bit_identical(data, tmp_path):
         )
 
 
-@pytest.mark.parametrize("alpha", [0.0, 1.0])
-def test_labels_of_unlabeled_samples_are_never_used(data, alpha):
+@pytest.mark.parametrize(("alpha", "pool"), [(0.0, "all"), (1.0, "all"), (1.0, "unlabeled")])
+def test_labels_of_unlabeled_samples_are_never_used(data, alpha, pool):
     x, y, _, _, mask = data
-    cfg = TrainConfig(**{**SMALL, "epochs": 1}, alpha=alpha)
+    cfg = TrainConfig(**{**SMALL, "epochs": 1}, alpha=alpha, unlabeled_pool=pool)
     flipped = np.where(mask, y, 1 - y)
     m1, _ = fit(x, y, labeled_mask=mask, config=cfg, progress=False)
     m2, _ = fit(x, flipped, labeled_mask=mask, config=cfg, progress=False)
