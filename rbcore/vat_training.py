@@ -91,8 +91,8 @@ def labeled_mask_from_ledger(ledger_path, params: pd.DataFrame) -> tuple[np.ndar
             raise ValueError(f"{path}: column {col!r} differs from the training data's")
     flagged = ledger["flagged"].to_numpy().astype(bool)
     info = {"ledger": str(path), "ledger_found": True, "n_flagged": int(flagged.sum())}
-    if "rule" in ledger.columns and len(ledger):
-        info["rule"] = str(ledger["rule"].iloc[0])
+    if "rule" in ledger.columns:  # the rules that flagged samples (unflagged rows say "none")
+        info["rules"] = sorted(str(r) for r in ledger.loc[flagged, "rule"].unique())
     return ~flagged, info
 
 
