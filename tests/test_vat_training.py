@@ -18,14 +18,21 @@ def _params(n=40):
 
 def test_labeled_mask_from_ledger_aligns_by_id_and_checks(tmp_path):
     params = _params()
-    ledger = params.assign(flagged=(params["id"] % 7 == 0).astype(int), rule="oof").sample(
+    flagged = (params["id"] % 7 == 0).astype(int)
+    rule = np.where(flagged == 1, "oof: disagrees", "none")
+    ledger = params.assign(flagged=flagged, rule=rule).sample(
         frac=1.0, random_state=0
     )  # rows in another order: matched by id
     path = tmp_path / "label_ledger.csv"
     ledger.to_csv(path, index=False)
     mask, info = vt.labeled_mask_from_ledger(path, params)
     assert np.array_equal(mask, params["id"].to_numpy() % 7 != 0)
-    assert info == {"ledger": str(path), "ledger_found": True, "n_flagged": 6, "rule": "oof"}
+    assert info == {
+        "ledger": str(path),
+        "ledger_found": True,
+        "n_flagged": 6,
+        "rules": ["oof: disagrees"],
+    }
 
     ledger.assign(label=1 - ledger["label"]).to_csv(path, index=False)
     with pytest.raises(ValueError, match="'label' differs"):
