@@ -52,8 +52,10 @@ TRANSIENT_CATEGORIES = ("sn_host", "sn_hostless")
 VARIABLE_CATEGORIES = ("variable_star",)
 TRUTH_CLASSES = ("bogus", "transient", "variable")
 # Logit histogram of every candidate (for thresholds other than the registration one):
-# bins of 1/16 in logit over [-16, 16] (probabilities 1e-7 .. 1 - 1e-7), plus under/overflow.
-HIST_EDGES = np.concatenate([[-np.inf], np.linspace(-16.0, 16.0, 513), [np.inf]])
+# bins of 1/16 in logit over [-40, 40], plus under/overflow. The range is wide because a
+# confident model puts many bogus beyond logit 16 (probability 1 - 1e-7): with [-16, 16] the
+# VAT model of the default profile had more than the nightly budget in the overflow bin.
+HIST_EDGES = np.concatenate([[-np.inf], np.linspace(-40.0, 40.0, 1281), [np.inf]])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -212,7 +212,8 @@ def budget_threshold(curve: pd.DataFrame, budget: float) -> dict:
 
     Returns:
         dict(threshold, logit_threshold, registered_per_night, completeness); threshold is
-        NaN when no threshold of the grid meets the budget.
+        NaN when no threshold of the grid meets the budget (more candidates than the budget
+        score above the histogram's top edge).
     """
     ok = curve[curve["registered_per_night"] <= budget]
     if len(ok) == 0:
