@@ -509,6 +509,29 @@ def prior_shift(logits, *, train_prior: float, target_prior: float) -> np.ndarra
     return np.asarray(logits, dtype=np.float64) + logit(target_prior) - logit(train_prior)
 
 
+def calibration_variants(
+    logits, *, temperature: float, train_prior: float, target_prior: float
+) -> dict[str, np.ndarray]:
+    """The logits as scored, temperature-scaled, and temperature-scaled plus prior-shifted.
+
+    Args:
+        logits: float[N] test logits.
+        temperature: from `fit_temperature` on the validation split.
+        train_prior, target_prior: see `prior_shift`.
+
+    Returns:
+        {"as scored", "temperature scaled", "temperature + prior shift"} -> float[N] logits.
+    """
+    z_t = np.asarray(logits, dtype=np.float64) / temperature
+    return {
+        "as scored": np.asarray(logits),
+        "temperature scaled": z_t,
+        "temperature + prior shift": prior_shift(
+            z_t, train_prior=train_prior, target_prior=target_prior
+        ),
+    }
+
+
 def calibration_summary(labels, logits, *, temperature: float = 1.0, n_bins: int = 10) -> dict:
     """NLL, Brier score and ECE of sigmoid(logits / temperature) on (labels, logits)."""
     z = np.asarray(logits, dtype=np.float64) / temperature

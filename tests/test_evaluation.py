@@ -412,3 +412,12 @@ def test_completeness_by_model_and_bins():
     assert unbinned["a"].sum() == whole_unbinned.sum() == 1  # mag NaN; 25.0 is the last edge
     with pytest.raises(ValueError, match="finite"):
         ev.magnitude_and_snr_bins([np.nan], [1.0])
+
+
+def test_calibration_variants_scale_then_shift():
+    z = np.array([-3.0, 0.0, 2.5])
+    v = ev.calibration_variants(z, temperature=2.0, train_prior=0.5, target_prior=0.1)
+    assert list(v) == ["as scored", "temperature scaled", "temperature + prior shift"]
+    np.testing.assert_array_equal(v["as scored"], z)
+    np.testing.assert_allclose(v["temperature scaled"], z / 2.0)
+    np.testing.assert_allclose(v["temperature + prior shift"], z / 2.0 + np.log(0.1 / 0.9))
