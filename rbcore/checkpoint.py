@@ -11,27 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import jax
 import numpy as np
 from flax import nnx, serialization
 
+from rbcore.files import write_bytes_atomic
 from rbcore.model import build_model, model_config
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.msgpack"
 FORMAT_VERSION = 1
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def save_model(
@@ -59,8 +50,8 @@ def save_model(
         "extra": extra or {},
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
     }
-    _atomic_write(path / WEIGHTS_NAME, weights)
-    _atomic_write(path / CONFIG_NAME, json.dumps(meta, indent=2, sort_keys=True).encode())
+    write_bytes_atomic(path / WEIGHTS_NAME, weights)
+    write_bytes_atomic(path / CONFIG_NAME, json.dumps(meta, indent=2, sort_keys=True).encode())
     return path
 
 

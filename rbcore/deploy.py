@@ -36,6 +36,7 @@ import pandas as pd
 from flax import nnx
 
 from rbcore.deploy_db import CandidateDB
+from rbcore.files import write_json_atomic
 from rbcore.preprocess import normalize_jax
 
 MODEL_NAMES = ("current", "vat")  # the talk's "Simple CNN" (Current) and "VAT" models
@@ -474,10 +475,7 @@ def write_summary(run_dir, cfg: DeployConfig, throughput: dict, **extra) -> Path
         throughput = json.loads(path.read_text()).get("throughput", throughput)
     body = {"config": dataclasses.asdict(cfg), "volume_scale": cfg.volume_scale,
             "throughput": throughput, **extra}  # fmt: skip
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_json_ready(body), indent=2, allow_nan=False))
-    tmp.replace(path)
-    return path
+    return write_json_atomic(path, _json_ready(body), indent=2, allow_nan=False)
 
 
 def _json_ready(v):

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
+from rbcore.files import write_json_atomic
 from rbcore.metrics import _check, classification_summary
 
 #: The talk's table, in its order; also the keys of each model's entry in metrics.json.
@@ -215,12 +216,7 @@ def validate_metrics(metrics: dict, source: str = "metrics") -> None:
 def write_metrics(path, metrics: dict) -> Path:
     """Validate `metrics` against the metrics.json schema and write it atomically (indented JSON)."""
     validate_metrics(metrics, str(path))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(path, metrics, indent=2, trailing_newline=True)
 
 
 def read_metrics(path) -> dict:

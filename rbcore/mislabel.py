@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rbcore.files import write_json_atomic
+
 __all__ = [
     "TrainFn",
     "assign_folds",
@@ -621,9 +623,6 @@ def mislabel_metrics(ledger: pd.DataFrame, label_is_wrong=None, *, threshold: fl
 
 def write_metrics(metrics: dict, run_dir, name: str = "mislabel_metrics.json") -> Path:
     """Write the metrics JSON atomically to run_dir/name."""
-    path = Path(run_dir) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True, allow_nan=False))
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(
+        Path(run_dir) / name, metrics, indent=2, sort_keys=True, allow_nan=False
+    )

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from rbcore.files import write_json_atomic
 from rbcore.train import TrainConfig, detector_validation_split, fit, predict_logits
 
 # Sweep and split settings of notebook 03 per profile (our choices). The sweep trains each
@@ -306,12 +306,7 @@ def write_split(path, params: pd.DataFrame, val_idx) -> Path:
 
 def write_summary(path, summary: dict) -> Path:
     """Write `summary` as JSON (atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2, default=_json_default))
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(path, summary, indent=2, default=_json_default)
 
 
 def _json_default(x):

@@ -32,7 +32,6 @@ the shared 63x63 file through the same `load_alerts`, so both give the same cuto
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rbcore.files import write_json_atomic
 from rbcore.model import CUTOUT_SIZE
 
 # Tomo-e Gozen pixel scale, 1.19"/px (Sako et al. 2018, SPIE 10702; Takahashi et al. 2022).
@@ -407,12 +407,7 @@ def strongest_disagreements(logits, drb, *, we_say_real: bool, k: int) -> np.nda
 
 def write_report(path, report: dict) -> Path:
     """Write the real-alert results as JSON (atomic: a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2, sort_keys=True))
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(path, report, indent=2, sort_keys=True)
 
 
 def real_alert_report(

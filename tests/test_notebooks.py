@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from rbcore.mislabel import LEDGER_COLUMNS
 from rbcore.notebooks import NotebookFailed, discover, make_plan, run_all, run_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,16 +111,7 @@ def test_02_mislabel_discovery(smoke_run):
 
     run = _check(smoke_run, "02")
     ledger = pd.read_csv(run / "label_ledger.csv")
-    for col in (
-        "id",
-        "detector_id",
-        "fold",
-        "label",
-        "oof_score",
-        "insample_score",
-        "flagged",
-        "rule",
-    ):
+    for col in LEDGER_COLUMNS:
         assert col in ledger.columns, col
     assert ledger["id"].is_unique
     assert set(ledger["flagged"].unique()) <= {0, 1}

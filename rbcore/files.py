@@ -1,0 +1,31 @@
+"""Atomic writes of run outputs: a file appears whole or not at all.
+
+Every result a notebook leaves in `run_dir` (metrics, summaries, checkpoints) is written to a
+temporary name beside its target and renamed into place, so that an interrupted run never
+leaves a half-written file for the next notebook to read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+def write_bytes_atomic(path, data: bytes) -> Path:
+    """Write `data` to `path` via `path.tmp` and a rename (parent folders are created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def write_json_atomic(path, obj, *, trailing_newline: bool = False, **dumps_kwargs) -> Path:
+    """Write `obj` as JSON to `path` atomically; `dumps_kwargs` go to `json.dumps`."""
+    text = json.dumps(obj, **dumps_kwargs) + ("\n" if trailing_newline else "")
+    return write_bytes_atomic(path, text.encode())
