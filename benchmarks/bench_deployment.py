@@ -70,7 +70,7 @@ def main(argv=None) -> None:
     import jax
 
     from rbcore import deploy
-    from rbcore.deploy_db import CandidateDB
+    from rbcore.deploy.db import CandidateDB
     from rbcore.simulation import simulate_candidates
 
     print(f"# {jax.devices()[0].platform} x{jax.device_count()}; load {os.getloadavg()}",

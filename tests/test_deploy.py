@@ -7,7 +7,7 @@ from flax import nnx
 
 from rbcore import deploy
 from rbcore.deploy import DeployConfig, Scorer, chunk_rows, run_deployment
-from rbcore.deploy_db import CandidateDB
+from rbcore.deploy.db import CandidateDB
 from rbcore.model import RBCNN
 from rbcore.preprocess import normalize
 
@@ -71,9 +71,9 @@ def test_scorer_matches_model_and_pads_without_recompiling(models):
         m.eval()
         ref = np.asarray(m(normalize(x)))
         np.testing.assert_allclose(out[k], ref, rtol=1e-4, atol=1e-5)
-    before = deploy._forward._cache_size()
+    before = deploy.stream._forward._cache_size()
     scorer(x[:5])  # a different length reuses the padded batch shape
-    assert deploy._forward._cache_size() == before
+    assert deploy.stream._forward._cache_size() == before
     with pytest.raises(ValueError, match="29, 29, 3"):
         scorer(x[:, :28])
 
@@ -125,7 +125,7 @@ def test_week_counts_match_an_independent_rescoring(tmp_path, models):
     # committed nights keep one histogram row per (model, truth), chunk -1
     assert db.query("SELECT DISTINCT chunk FROM score_hist")["chunk"].tolist() == [-1]
     assert len(db.query("SELECT * FROM score_hist WHERE night = 0")) == 6
-    from rbcore.deploy_report import confusion_counts
+    from rbcore.deploy.report import confusion_counts
 
     cm = confusion_counts(db, "vat")
     assert cm["raw"].sum() == 450

@@ -1,4 +1,4 @@
-"""Tests of rbcore.deploy_db: schema, transactions, URLs and paramstyles."""
+"""Tests of rbcore.deploy.db: schema, transactions, URLs and paramstyles."""
 
 import sqlite3
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rbcore.deploy_db import CANDIDATE_COLUMNS, CandidateDB, connect
+from rbcore.deploy.db import CANDIDATE_COLUMNS, CandidateDB, connect
 
 
 def _chunk(night, chunk, n=3):

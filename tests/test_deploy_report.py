@@ -1,12 +1,12 @@
-"""Tests of rbcore.deploy_report on a hand-made candidate database with known counts."""
+"""Tests of rbcore.deploy.report on a hand-made candidate database with known counts."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from rbcore import deploy_report as rep
 from rbcore.deploy import HIST_EDGES, DeployConfig
-from rbcore.deploy_db import CANDIDATE_COLUMNS, CandidateDB
+from rbcore.deploy import report as rep
+from rbcore.deploy.db import CANDIDATE_COLUMNS, CandidateDB
 
 NB = len(HIST_EDGES) - 1
 CFG = DeployConfig(n_nights=2, candidates_per_night=111, threshold=0.8)

@@ -35,7 +35,7 @@ def test_resampled_metrics_equal_metrics_on_explicit_resamples(ties):
     wr = np.stack([np.bincount(i, minlength=r.size) for i in ir])
     wb = np.stack([np.bincount(i, minlength=b.size) for i in ib])
     for thr in (-1.0, 0.0, 1.0):
-        got = ev._resampled_metrics(r, b, wr, wb, thr, 0.9)
+        got = ev.table._resampled_metrics(r, b, wr, wb, thr, 0.9)
         for k in range(30):
             y = np.r_[np.ones(r.size, int), np.zeros(b.size, int)]
             want = classification_summary(y, np.r_[r[ir[k]], b[ib[k]]], thr)
@@ -47,7 +47,7 @@ def test_resampled_metrics_equal_metrics_on_explicit_resamples(ties):
 def test_bootstrap_samples_deterministic_and_chunk_independent(monkeypatch):
     labels, logits = _scores(2)
     a = ev.bootstrap_samples(labels, logits, n_boot=40, seed=5)
-    monkeypatch.setattr(ev, "_BOOT_CHUNK_ELEMENTS", 3 * labels.size)  # chunks of 3 resamples
+    monkeypatch.setattr(ev.table, "_BOOT_CHUNK_ELEMENTS", 3 * labels.size)  # chunks of 3 resamples
     b = ev.bootstrap_samples(labels, logits, n_boot=40, seed=5)
     for name in ev.TABLE_METRICS:
         np.testing.assert_array_equal(a[name], b[name])

@@ -346,7 +346,7 @@ def test_profile_settings():
 
 def test_subset_view_indexes_like_the_array():
     x = np.arange(10 * 2 * 2 * 3, dtype=np.float32).reshape(10, 2, 2, 3)
-    sub = ml._Subset(x, np.array([7, 2, 5, 9]))
+    sub = ml.ledger._Subset(x, np.array([7, 2, 5, 9]))
     assert len(sub) == 4 and sub.shape == (4, 2, 2, 3)
     np.testing.assert_array_equal(sub[np.array([3, 0, 1])], x[[9, 7, 2]])
 

@@ -1,4 +1,4 @@
-"""Tests of rbcore.mislabel_review: binomial intervals, inspection estimates, recall by group."""
+"""Tests of rbcore.mislabel.review: binomial intervals, inspection estimates, recall by group."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from rbcore import mislabel as ml
-from rbcore import mislabel_review as mr
+from rbcore.mislabel import review as mr
 
 # ----------------------------------------------------------------------------- inspection
 

@@ -1,10 +1,10 @@
-"""Tests of rbcore.report: the README results block generated from metrics.json."""
+"""Tests of rbcore.evaluation.readme: the README results block generated from metrics.json."""
 
 import numpy as np
 import pytest
 
 from rbcore import evaluation as ev
-from rbcore import report
+from rbcore.evaluation import readme as report
 
 README = """# rbcore
 
@@ -51,7 +51,7 @@ def test_update_readme_writes_generated_table(tmp_path):
     # Every number in the table comes from metrics.json.
     assert report._fmt(doc["vat"]["auc"]["value"]) in rows[2]
     assert report._fmt(doc["current"]["accuracy"]["ci95"][0]) in rows[1]
-    assert "3,000 bogus" in block and "python -m rbcore.report" in block
+    assert "3,000 bogus" in block and "python -m rbcore.evaluation.readme" in block
     assert f"{doc['current']['tpr90']['n_bogus_above']} bogus for Current model" in block
     # Idempotent: running again leaves the file unchanged.
     report.update_readme(readme, mpath)

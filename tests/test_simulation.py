@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from rbcore import simulation, simulation_io
+from rbcore import simulation
 from rbcore.simulation import (
     ALL_CATEGORIES,
     BOGUS_CATEGORIES,
@@ -19,7 +19,8 @@ from rbcore.simulation import (
     write_test_set,
     write_training_set,
 )
-from rbcore.simulation_render import moffat_mog_table, psf_sum_sq, render_points, sersic_mog_table
+from rbcore.simulation import write as simulation_io
+from rbcore.simulation.render import moffat_mog_table, psf_sum_sq, render_points, sersic_mog_table
 
 TALK_LABELS = {
     "Real?",
@@ -71,7 +72,7 @@ def test_shapes_dtypes_columns(kind):
 
 
 def test_determinism_and_thread_independence(monkeypatch):
-    monkeypatch.setattr(simulation, "CHUNK", 1000)
+    monkeypatch.setattr(simulation.survey, "CHUNK", 1000)
     a, pa = simulate_candidates(2500, kind="stream", seed=5, n_threads=1)
     b, pb = simulate_candidates(2500, kind="stream", seed=5, n_threads=2)  # 3 chunks
     assert np.array_equal(a, b, equal_nan=True)
@@ -164,7 +165,7 @@ def test_label_noise_rates(train):
 def test_category_fractions_match_config():
     cfg = SurveyConfig()
     rng = np.random.default_rng(0)
-    cat, *_ = simulation._plan(rng, 200_000, "test", cfg, 1.0, 0.0)
+    cat, *_ = simulation.survey._plan(rng, 200_000, "test", cfg, 1.0, 0.0)
     counts = pd.Series(cat).value_counts()
     total = sum(cfg.bogus_mix.values())
     for c in BOGUS_CATEGORIES:

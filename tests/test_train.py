@@ -122,8 +122,8 @@ def _one_step(config, x, y, xu):
     gd_train, params, rest = nnx.split(model, nnx.Param, ...)
     model.eval()
     gd_eval = nnx.split(model, nnx.Param, ...)[0]
-    step = train._make_train_step(config, gd_train, gd_eval)
-    opt_state = train._make_optimizer(config).init(params)
+    step = train.loop._make_train_step(config, gd_train, gd_eval)
+    opt_state = train.loop._make_optimizer(config).init(params)
     copy = jax.tree.map(jnp.array, params)
     _, _, aux = step(copy, opt_state, rest, 0, x, y, xu)
     return aux, (gd_train, gd_eval, params, rest, step)
@@ -151,7 +151,7 @@ def test_step_terms_class_weights_and_eval_mode_lds(data):
         @jax.jit
         def run(params, rest):
             def f(z):
-                return nnx.merge(gd, params, train._with_key(rest, key_drop))(z)
+                return nnx.merge(gd, params, train.loop._with_key(rest, key_drop))(z)
 
             return virtual_adversarial_loss(f, x_all, key=key_vat, eps=cfg.eps, xi=cfg.xi)
 
@@ -165,7 +165,7 @@ def test_step_and_inference_do_not_recompile(data):
     x, y, *_ = data
     cfg = TrainConfig(**SMALL, alpha=1.0)
     _, (_, _, params, rest, step) = _one_step(cfg, x[:32], y[:32].astype(np.int32), x[32:64])
-    opt_state = train._make_optimizer(cfg).init(params)
+    opt_state = train.loop._make_optimizer(cfg).init(params)
     for s in range(3):
         sl = slice(32 * s, 32 * s + 32)
         params, opt_state, _ = step(
@@ -175,9 +175,9 @@ def test_step_and_inference_do_not_recompile(data):
 
     model = build_model(seed=0)
     predict_logits(model, x[:70], batch_size=64)
-    n_compiled = train._logits_batch._cache_size()
+    n_compiled = train.loop._logits_batch._cache_size()
     predict_logits(model, x[:100], batch_size=64)  # another padded size, same shape
-    assert train._logits_batch._cache_size() == n_compiled
+    assert train.loop._logits_batch._cache_size() == n_compiled
 
 
 def test_predict_logits_matches_model_nan_safe_and_keeps_mode():

@@ -1,4 +1,4 @@
-"""Tests of rbcore.vat_training: the ledger mask, the sweep choice, the saved models."""
+"""Tests of rbcore.train.experiment: the ledger mask, the sweep choice, the saved models."""
 
 import json
 
@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rbcore import vat_training as vt
 from rbcore.checkpoint import load_model
 from rbcore.train import TrainConfig, predict_logits
+from rbcore.train import experiment as vt
 
 
 def _params(n=40):

@@ -1,6 +1,6 @@
 """Write the README's "Results" section from metrics.json (generated, never typed).
 
-    python -m rbcore.report --metrics build/default/run/metrics.json --readme README.md
+    python -m rbcore.evaluation.readme --metrics build/default/run/metrics.json --readme README.md
 
 rewrites the text between `<!-- results:start -->` and `<!-- results:end -->` in the README
 with the talk's table (Takahashi 2021, "Evaluation with actual test dataset") computed by
@@ -14,7 +14,7 @@ import argparse
 import os
 from pathlib import Path
 
-from rbcore.evaluation import read_metrics
+from rbcore.evaluation.table import read_metrics
 
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"
@@ -111,7 +111,7 @@ def update_readme(readme, metrics_path, *, command: str | None = None) -> str:
         raise ValueError(f"{readme}: expected one '{START}' followed by one '{END}' marker")
     metrics = read_metrics(metrics_path)
     command = command or (
-        f"python -m rbcore.report --metrics {metrics_path} --readme {readme.as_posix()}"
+        f"python -m rbcore.evaluation.readme --metrics {metrics_path} --readme {readme.as_posix()}"
     )
     block = results_markdown(metrics, metrics_path=str(metrics_path), command=command)
     head, rest = text.split(START)
@@ -124,7 +124,7 @@ def update_readme(readme, metrics_path, *, command: str | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: `python -m rbcore.report --metrics PATH --readme PATH`."""
+    """Command line: `python -m rbcore.evaluation.readme --metrics PATH --readme PATH`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--metrics", default="build/default/run/metrics.json")
     parser.add_argument("--readme", default="README.md")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from rbcore.mislabel import wrong_side_margin
+from rbcore.mislabel.ledger import wrong_side_margin
 
 __all__ = [
     "binomial_interval",

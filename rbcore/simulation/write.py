@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rbcore.simulation_config import SurveyConfig
+from rbcore.simulation.config import SurveyConfig
+from rbcore.simulation.survey import simulate_candidates
 
 WRITE_CHUNK = 8192  # rows per simulate_candidates call while writing (~80 MB of images)
 N_TRAIN_NIGHTS = 30  # training candidates come from 30 nights, the test from 30 later ones
@@ -43,8 +44,6 @@ def _write_pair(npy: Path, csv: Path, n: int, make_chunk) -> bool:
     """Write n rows chunk by chunk to npy/csv via *.partial files; False if already complete."""
     if _complete(npy, csv, n):
         return False
-    from rbcore.simulation import simulate_candidates  # noqa: F401  (import cycle guard)
-
     tmp_npy, tmp_csv = npy.with_name(npy.name + ".partial"), csv.with_name(csv.name + ".partial")
     out = np.lib.format.open_memmap(tmp_npy, mode="w+", dtype=np.float32, shape=(n, 29, 29, 3))
     tables = []
@@ -86,8 +85,6 @@ def write_training_set(
     Returns:
         dict(written=[detector ids written], skipped=[complete ones kept], n=n).
     """
-    from rbcore.simulation import simulate_candidates
-
     cfg = SurveyConfig() if config is None else config
     if not 1 <= n_detectors <= cfg.n_detectors:
         raise ValueError(
@@ -139,8 +136,6 @@ def write_test_set(
     Returns:
         dict(written=[names written], skipped=[complete ones kept]).
     """
-    from rbcore.simulation import simulate_candidates
-
     cfg = SurveyConfig() if config is None else config
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

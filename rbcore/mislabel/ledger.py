@@ -9,7 +9,7 @@ variants (in-sample and out-of-fold), the margin ranking a reviewer reads worst-
 cleanlab's `find_label_issues` as the established reference, the label ledger
 (`run_dir/label_ledger.csv`) and detection metrics against the simulator's truth. The
 review of the flags (inspection-sample estimates, recall by group, galleries) is in
-`rbcore.mislabel_review`.
+`rbcore.mislabel.review`.
 
 The model-training step is injected: a `TrainFn` is `train_fn(train_idx, out_dir) ->
 predict_fn`, with `predict_fn(idx) -> float[len(idx)]` logits. `cnn_trainer` builds the one

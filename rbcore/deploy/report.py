@@ -1,6 +1,6 @@
 """What notebook 05 shows of the deployment week, computed from the candidate database.
 
-Every number here is a query on `rbcore.deploy_db.CandidateDB` over committed nights: the
+Every number here is a query on `rbcore.deploy.db.CandidateDB` over committed nights: the
 confusion matrix at the registration threshold (from `night_summary`, which counts every
 candidate), the false positives by the talk's categories, the registered candidates per
 night and the chance that a registered candidate is a transient or a variable (from
@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from rbcore.deploy import (
+from rbcore.deploy.db import CandidateDB
+from rbcore.deploy.stream import (
     HIST_EDGES,
     MODEL_NAMES,
     TRANSIENT_CATEGORIES,
@@ -25,7 +26,6 @@ from rbcore.deploy import (
     DeployConfig,
     sigmoid,
 )
-from rbcore.deploy_db import CandidateDB
 
 # The talk's false positives of the deployed (VAT) model, 341 inspected of 36,337.
 TALK_FP_TABLE = {
@@ -81,10 +81,10 @@ def fp_by_category(db: CandidateDB, model: str = "vat") -> pd.DataFrame:
         share (of effective FPs), talk_n (the talk's 341 inspected), talk_share.
 
     Notes:
-        Labels from the simulator's truth via `rbcore.simulation_config.TALK_FP_CATEGORY`,
+        Labels from the simulator's truth via `rbcore.simulation.config.TALK_FP_CATEGORY`,
         not by eye as in the talk.
     """
-    from rbcore.simulation_config import TALK_FP_CATEGORY
+    from rbcore.simulation.config import TALK_FP_CATEGORY
 
     _check_model(model)
     q = db.query(

@@ -1,7 +1,7 @@
 """Simulated Tomo-e Gozen transient survey: a vectorized forward model of candidate triplets.
 
 For each candidate a patch of the sky is drawn (field stars from star counts, Sérsic host
-galaxies, the category's object: see `rbcore.simulation_scene`), then observed twice:
+galaxies, the category's object: see `rbcore.simulation.scene`), then observed twice:
 
 1. reference: Pan-STARRS1-like, deep and sharp (1.0-1.4" seeing), resampled to 1.19"/pix,
    saturated cores masked (or a Tomo-e stack, `SurveyConfig.reference = "tomoe"`);
@@ -15,7 +15,7 @@ galaxies, the category's object: see `rbcore.simulation_scene`), then observed t
    injections are forced in by the catalogue, detected or not (the real-label noise).
 
 Every source is a mixture of Gaussians, so the matching convolution is exact and rendering is
-a batched matrix product (`rbcore.simulation_render`). Approximations, stated: Poisson noise
+a batched matrix product (`rbcore.simulation.render`). Approximations, stated: Poisson noise
 is Gaussian with the Poisson variance (sky >> 100 e-); the reference's own noise after
 convolution is neglected in sub (it is ~5 mag deeper); gain 1 e-/count.
 """
@@ -27,17 +27,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
-from rbcore import simulation_scene as scene
-from rbcore.simulation_config import (
-    ALL_CATEGORIES,
+from rbcore.simulation import scene
+from rbcore.simulation.config import (
     BOGUS_CATEGORIES,
-    PROFILES,
     REAL_CATEGORIES,
-    TALK_FP_CATEGORY,
     SurveyConfig,
-    profile_sizes,
 )
-from rbcore.simulation_render import (
+from rbcore.simulation.render import (
     FWHM_PER_SIGMA,
     convolve_mog,
     detection_snr,
@@ -47,18 +43,6 @@ from rbcore.simulation_render import (
     render_gaussians2d,
     render_points,
 )
-
-__all__ = [
-    "ALL_CATEGORIES",
-    "BOGUS_CATEGORIES",
-    "PROFILES",
-    "TALK_FP_CATEGORY",
-    "SurveyConfig",
-    "profile_sizes",
-    "simulate_candidates",
-    "write_training_set",
-    "write_test_set",
-]
 
 KINDS = ("train", "test", "stream")
 CHUNK = 8192  # rows simulated per independent random stream (results do not depend on threads)
@@ -506,6 +490,3 @@ def simulate_candidates(
     else:
         tables = [_simulate_chunk(*a) for a in args]
     return images, pd.concat(tables, ignore_index=True)
-
-
-from rbcore.simulation_io import write_test_set, write_training_set  # noqa: E402

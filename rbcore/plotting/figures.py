@@ -632,7 +632,7 @@ def registered_per_night_bars(per_night, *, budget: float | None = None, ax=None
     """Registered candidates per night before (Current) and after (VAT), at the talk's volume.
 
     Args:
-        per_night: `rbcore.deploy_report.registered_per_night` table (night, model,
+        per_night: `rbcore.deploy.report.registered_per_night` table (night, model,
             n_talk_volume, n_raw).
         budget: a nightly budget drawn as a line (talk: 150 a day).
         ax: optional Axes.
@@ -669,7 +669,7 @@ def budget_threshold_curves(
     """Registered candidates per night and transient completeness against the threshold.
 
     Args:
-        curves: {model: `rbcore.deploy_report.budget_curves` table}.
+        curves: {model: `rbcore.deploy.report.budget_curves` table}.
         budget: the nightly budget (line on the left panel).
         chosen: {model: `budget_threshold` dict}, marked on both panels.
 
@@ -756,7 +756,7 @@ def vat_sweep(table, *, ax=None) -> plt.Figure:
     """Validation AUC of the eps/alpha sweep: AUC against eps, one line per alpha.
 
     Args:
-        table: DataFrame with columns eps, alpha, val_auc (`rbcore.vat_training.run_sweep`).
+        table: DataFrame with columns eps, alpha, val_auc (`rbcore.train.experiment.run_sweep`).
         ax: optional Axes.
 
     Returns:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from rbcore.files import write_json_atomic
-from rbcore.train import TrainConfig, detector_validation_split, fit, predict_logits
+from rbcore.train.loop import TrainConfig, detector_validation_split, fit, predict_logits
 
 # Sweep and split settings of notebook 03 per profile (our choices). The sweep trains each
 # (eps, alpha) for `sweep_epochs` on `sweep_samples` training samples (None: all) and scores

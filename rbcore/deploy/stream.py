@@ -6,7 +6,7 @@ known to TNS) the registered candidates fell from ~6,000 to ~150 a day. Here eac
 simulated in chunks (`rbcore.simulation.simulate_candidates(kind="stream")`), each chunk is
 normalized and scored by both models in one XLA call per batch while the next chunk is being
 simulated in a background thread, and the chunk's results go to the candidate database
-(`rbcore.deploy_db`) in one transaction. A night is never held in memory.
+(`rbcore.deploy.db`) in one transaction. A night is never held in memory.
 
 Rare classes: at the talk's rates a week holds ~30 supernovae; `boost` multiplies the rate of
 supernovae and variable stars in the stream and every row carries `weight` = p/q (natural
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from flax import nnx
 
-from rbcore.deploy_db import CandidateDB
+from rbcore.deploy.db import CandidateDB
 from rbcore.files import write_json_atomic
 from rbcore.preprocess import normalize_jax
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rbcore.simulation_render import SERSIC_GRID
+from rbcore.simulation.render import SERSIC_GRID
 
 
 def mag_to_flux(mag, zp):

@@ -560,7 +560,7 @@ def read_validation_split(path, params: pd.DataFrame) -> np.ndarray:
 
     Args:
         path: `run_dir/models/validation_split.csv` with columns id, detector_id, label
-            (`rbcore.vat_training.write_split`).
+            (`rbcore.train.experiment.write_split`).
         params: the training set's params (`rbcore.datasets.load_training(...).params`).
 
     Returns:

@@ -1,0 +1,28 @@
+"""A week in the pipeline: the simulated stream, the candidate database and the report."""
+
+from rbcore.deploy.stream import (  # noqa: F401
+    HIST_EDGES,
+    MODEL_NAMES,
+    PROFILES,
+    SCORE_CHUNK,
+    STREAM_COLUMNS,
+    TALK_BUDGET_PER_DAY,
+    TALK_CANDIDATES_PER_NIGHT,
+    TALK_NIGHTS,
+    TALK_THRESHOLD,
+    TALK_WEEK_CANDIDATES,
+    TRANSIENT_CATEGORIES,
+    TRUTH_CLASSES,
+    VARIABLE_CATEGORIES,
+    DeployConfig,
+    Scorer,
+    candidate_ids,
+    chunk_rows,
+    load_models,
+    model_version,
+    profile_config,
+    run_deployment,
+    sigmoid,
+    truth_class,
+    write_summary,
+)

@@ -1,0 +1,26 @@
+"""Figures of the notebooks, saved as PDF and PNG."""
+
+from rbcore.plotting.figures import (  # noqa: F401
+    CHANNEL_NAMES,
+    budget_threshold_curves,
+    category_counts,
+    completeness_curves,
+    confusion_matrices,
+    detection_pr,
+    fpr_by_category_plot,
+    mislabel_output_distribution,
+    mislabel_ratio,
+    mislabel_recall,
+    output_distributions,
+    pr_curves,
+    real_magnitudes,
+    registered_per_night_bars,
+    reliability_diagram,
+    roc_curves,
+    save_figure,
+    score_vs_drb,
+    training_curves,
+    triplet_gallery,
+    use_headless_backend,
+    vat_sweep,
+)
