@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-IMAGE_SHAPE = (29, 29, 3)  # the published Tomo-e cutouts (Takahashi et al. 2022)
+from rbcore.model import IMAGE_SHAPE
+
 ID_COLUMNS = ("candidate_id", "id", "detector_id", "object_id")  # copied to the output if present
 EXIT_BAD_INPUT = 2  # the argparse convention for usage errors
 
@@ -102,7 +103,7 @@ def score_file(checkpoint, input_path, output, *, batch_size=1024, params=None, 
     from tqdm.auto import tqdm
 
     from rbcore.checkpoint import load_model
-    from rbcore.deploy import Scorer, sigmoid
+    from rbcore.inference import Scorer, sigmoid
 
     if batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {batch_size}")

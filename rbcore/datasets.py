@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-IMAGE_SHAPE = (29, 29, 3)  # the published cutouts: 29x29 pixels, channels (ref, new, sub)
+from rbcore.files import write_json_atomic
+from rbcore.model import IMAGE_SHAPE
+
 OBJECT_TYPES = {"artifact": 0, "rand_artificial_real": 1, "galx_artificial_real": 1}
 TRUTH_COLUMNS = ("category", "is_real_true", "label_is_wrong", "mag", "snr", "seeing_new", "night")
 _IMAGES_RE = re.compile(r"^images(\d+)\.npy$")
@@ -78,6 +80,33 @@ class LazyImages:
     def __array__(self, dtype=None, copy=None):
         arr = self[np.arange(len(self))]
         return arr if dtype is None else arr.astype(dtype)
+
+
+class Subset:
+    """Lazy view `images[index]` that indexes like the full image set (by int arrays).
+
+    Args:
+        images: anything indexable by an int array (e.g. `TrainingSet.images`).
+        index: int[M] rows of `images` in this view.
+    """
+
+    def __init__(self, images, index):
+        self.images, self.index = images, np.asarray(index, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int(self.index.size)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self), *IMAGE_SHAPE)
+
+    def __getitem__(self, idx):
+        sel = self.index[np.asarray(idx)]
+        order = np.argsort(sel, kind="stable")  # sorted reads are fast on memory maps
+        out = np.asarray(self.images[sel[order]])
+        res = np.empty_like(out)
+        res[order] = out
+        return res
 
 
 def count_nan_pixels(images, chunk: int = 16384) -> int:
@@ -414,3 +443,54 @@ def dataset_summary(train: TrainingSet, test: TestSet | None = None) -> dict:
             s["test"]["category"] = {k: int(v) for k, v in q["category"].value_counts().items()}
             s["test"]["n_label_wrong"] = int(q["label_is_wrong"].sum())
     return s
+
+def detector_validation_split(
+    detector_ids, labels, *, fraction: float = 0.1, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out whole detectors of the training data as the validation split.
+
+    Args:
+        detector_ids: int[N] detector of each training sample (Tomo-e has 84).
+        labels: int[N] 0/1 labels (the split must hold both classes).
+        fraction: target share of samples held out; detectors are drawn in a seeded random
+            order until at least this share is reached (at least one detector, never all).
+        seed: the draw's seed.
+
+    Returns:
+        (train_idx, val_idx): sorted int64 arrays partitioning 0..N-1.
+
+    Notes:
+        Whole detectors, so that no detector's artifacts are both trained on and validated
+        on; from the training data, never the test set (our choice, issue 4).
+    """
+    det = np.asarray(detector_ids)
+    labels = np.asarray(labels)
+    if det.shape != labels.shape or det.ndim != 1:
+        raise ValueError(f"detector_ids {det.shape} and labels {labels.shape} must be [N] alike")
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    unique = np.unique(det)
+    if len(unique) < 2:
+        raise ValueError(f"need at least 2 detectors to hold one out, got {unique.tolist()}")
+    order = np.random.default_rng(seed).permutation(unique)
+    counts = np.array([np.sum(det == d) for d in order])
+    n_take = int(np.searchsorted(np.cumsum(counts), fraction * len(det)) + 1)
+    n_take = min(max(n_take, 1), len(unique) - 1)
+    is_val = np.isin(det, order[:n_take])
+    for name, part in (("validation", is_val), ("training", ~is_val)):
+        if len(np.unique(labels[part])) < 2:
+            raise ValueError(
+                f"the {name} part of the detector split (seed {seed}) holds one class only"
+            )
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def write_dataset_summary(path, train: TrainingSet, test: TestSet | None = None, **run) -> dict:
+    """`dataset_summary` plus the run's own fields (`run`), written atomically as JSON.
+
+    Returns:
+        The summary written.
+    """
+    summary = {**dataset_summary(train, test), **run}
+    write_json_atomic(path, summary, indent=1, default=str)
+    return summary

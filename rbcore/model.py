@@ -26,6 +26,7 @@ from flax import nnx
 # Cutout geometry of the Tomo-e dataset: 29x29 pixels, channels (ref, new, sub).
 CUTOUT_SIZE = 29
 N_CHANNELS = 3
+IMAGE_SHAPE = (CUTOUT_SIZE, CUTOUT_SIZE, N_CHANNELS)  # one triplet, channels last
 
 # The talk's table gives no dropout rate. 0.25 after the second pooling is the value of the
 # Keras "mnist_cnn" example whose layer sequence this model follows (conv32-conv64-pool-

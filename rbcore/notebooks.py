@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-PROFILES = ("smoke", "default", "paper")
+from rbcore.profiles import PROFILE_NAMES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -53,8 +54,8 @@ def make_plan(
     start: str | None = None,
 ) -> RunPlan:
     """Resolve which notebooks run and where their outputs go."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; expected one of {PROFILES}")
+    if profile not in PROFILE_NAMES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {PROFILE_NAMES}")
     notebooks_dir = Path(notebooks_dir or REPO_ROOT / "notebooks")
     if not notebooks_dir.is_dir():
         raise FileNotFoundError(f"{notebooks_dir}: notebook folder not found")
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m rbcore.notebooks", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
-        "--profile", choices=PROFILES, default="default", help="work size (default: default)"
+        "--profile", choices=PROFILE_NAMES, default="default", help="work size (default: default)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed passed to every notebook")
     parser.add_argument("--only", nargs="+", metavar="NN", help="run only these notebook numbers")

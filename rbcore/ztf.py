@@ -26,8 +26,9 @@ stamps hold NaN. Values with |x| >= 1e30 (six orders of magnitude beyond any ZTF
 are taken as masked and turned into NaN before resampling; the count is reported in
 `AlertSet.n_sentinel_masked`. +-inf is an error.
 
-The compact copy shipped in `data/ztf_alerts_sample.npz` is written by `write_sample` from
-the shared 63x63 file through the same `load_alerts`, so both give the same cutouts.
+The alerts are data from other repositories and never ship with rbcore: by default they are
+read from the developer set beside the checkout (`../shared/data/ztf_alerts/
+ztf_alerts_dev.npz`); `data/README.md` tells how to make the same file from ZTF alert packets.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from rbcore.files import write_json_atomic
+from rbcore.inference import predict_logits, sigmoid
 from rbcore.model import CUTOUT_SIZE
 
 # Tomo-e Gozen pixel scale, 1.19"/px (Sako et al. 2018, SPIE 10702; Takahashi et al. 2022).
@@ -54,11 +56,9 @@ SENTINEL_ABS = 1e30
 DRB_THRESHOLD = 0.5
 
 REQUIRED_ARRAYS = ("images", "ids", "drb", "weak_labels")
-# Per-alert metadata kept in the compact copy: what notebook 06 needs plus provenance.
-SAMPLE_META = (
-    "ids", "objectId", "jd", "fid", "magpsf", "fwhm", "drb", "rb", "weak_labels", "src",
-)  # fmt: skip
-SAMPLE_NAME = "ztf_alerts_sample.npz"
+# The ZTF developer set beside the checkout (never committed: data from other repositories).
+DEFAULT_ALERTS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ztf_alerts"
+DEFAULT_ALERTS_FILE = "ztf_alerts_dev.npz"
 
 
 @dataclass
@@ -84,43 +84,43 @@ class AlertSet:
         return len(self.images)
 
 
-# Work per notebook-06 profile: bootstrap resamples of the AUC interval, triplets per gallery.
-PROFILES = {
-    "smoke": {"n_boot": 100, "n_gallery": 4},  # CI: a few seconds
-    "default": {"n_boot": 1000, "n_gallery": 8},  # 1000 resamples: percentile CI convention
-    "paper": {"n_boot": 2000, "n_gallery": 12},
-}
-
-
 def profile_settings(profile: str) -> dict:
-    """Notebook 06's work per profile (see `PROFILES`)."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
-    return dict(PROFILES[profile])
+    """Notebook 06's work per profile (`rbcore.profiles`, step "real_alerts")."""
+    from rbcore.profiles import settings
+
+    return settings(profile, "real_alerts")
 
 
-def default_sample_path() -> Path:
-    """`data/ztf_alerts_sample.npz` of this repository, found from the package location."""
-    return Path(__file__).resolve().parent.parent / "data" / SAMPLE_NAME
+def default_alerts_path() -> Path:
+    """`../shared/data/ztf_alerts/ztf_alerts_dev.npz` beside this checkout."""
+    return DEFAULT_ALERTS / DEFAULT_ALERTS_FILE
+
+
+def missing_alerts_message(path) -> str:
+    """One line saying that no alert file is at `path` and where to get one."""
+    return (
+        f"No ZTF alert file at {path}: nothing to score. Make one from ZTF alert packets "
+        "(see data/README.md) and pass it as alerts_path."
+    )
 
 
 def resolve_alerts_path(alerts_path: str | os.PathLike = "") -> Path:
     """The alert file a notebook parameter names, whatever the working directory.
 
     Args:
-        alerts_path: "" -> the shipped `data/ztf_alerts_sample.npz`; an absolute path as is;
-            a relative path from the working directory if it exists there, else from the
-            repository root (papermill may run in notebooks/ or in the root).
+        alerts_path: "" -> `default_alerts_path()`; an absolute path as is; a relative path
+            from the working directory if it exists there, else from the repository root
+            (papermill may run in notebooks/ or in the root).
 
     Returns:
         An absolute path (existence is checked by `load_alerts`).
     """
     if str(alerts_path) == "":
-        return default_sample_path()
+        return default_alerts_path()
     path = Path(alerts_path).expanduser()
     if path.is_absolute() or path.exists():
         return path.resolve()
-    return (default_sample_path().parent.parent / path).resolve()
+    return (Path(__file__).resolve().parent.parent / path).resolve()
 
 
 def overlap_weights(n_in: int, n_out: int = CUTOUT_SIZE, ratio: float | None = None) -> np.ndarray:
@@ -196,12 +196,12 @@ def _mask_sentinels(images: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def load_alerts(path) -> AlertSet:
-    """Load ZTF alerts from the shared 63x63 file or the compact 29x29 copy.
+    """Load ZTF alerts: 63x63 stamps (cut and resampled here) or cutouts already on the grid.
 
     Args:
         path: an .npz with at least `images` float[N, H, W, 3] (ref, new, sub), `ids`,
             `drb` and `weak_labels` of length N. H = W >= 35 at 1.01"/px is cut and resampled
-            here; H = W = 29 must carry `pixel_scale_arcsec` = 1.19 (as `write_sample` writes).
+            here; H = W = 29 must carry `pixel_scale_arcsec` = 1.19 (already on the Tomo-e grid).
 
     Returns:
         An `AlertSet`; `meta` holds every 1-D array of length N in the file.
@@ -234,7 +234,7 @@ def load_alerts(path) -> AlertSet:
         if scale is None or not np.isclose(float(scale), TOMOE_PIXEL_SCALE):
             raise ValueError(
                 f"{path}: 29x29 images need 'pixel_scale_arcsec' = {TOMOE_PIXEL_SCALE} "
-                f"(written by rbcore.ztf.write_sample), got {scale}"
+                f"(cutouts already on the Tomo-e grid), got {scale}"
             )
         out = images.astype(np.float32)
         if np.isinf(out).any():
@@ -259,60 +259,7 @@ def load_alerts(path) -> AlertSet:
     return AlertSet(out, frame, path, resampled, n_sent)
 
 
-def write_sample(src_path, out_path) -> Path:
-    """Write the compact 29x29 copy of a ZTF alert file (the maker of data/ztf_alerts_sample.npz).
-
-    Args:
-        src_path: the shared `ztf_alerts_dev.npz` (63x63 stamps).
-        out_path: destination .npz (float32 images, compressed).
-
-    Returns:
-        `out_path`.
-    """
-    alerts = load_alerts(src_path)
-    cols = {k: alerts.meta[k].to_numpy() for k in SAMPLE_META if k in alerts.meta}
-    # pandas holds strings as objects; store them as fixed-width unicode (no pickle needed)
-    cols = {k: v.astype(str) if v.dtype == object else v for k, v in cols.items()}
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp.npz")
-    np.savez_compressed(
-        tmp,
-        images=alerts.images,
-        pixel_scale_arcsec=np.float64(TOMOE_PIXEL_SCALE),
-        source_pixel_scale_arcsec=np.float64(ZTF_PIXEL_SCALE),
-        n_sentinel_masked=np.int64(alerts.n_sentinel_masked),
-        made_from=np.str_(Path(src_path).name),
-        **cols,
-    )
-    os.replace(tmp, out_path)
-    return out_path
-
-
 # ------------------------------------------------------------------ scoring and agreement
-
-
-def load_models(models_dir, names=("current", "vat")) -> dict:
-    """Load the checkpoints `models_dir/<name>/` written by notebook 03.
-
-    Raises:
-        FileNotFoundError: naming `models_dir` and the notebook that makes the models.
-    """
-    from rbcore.checkpoint import load_model
-
-    models_dir = Path(models_dir)
-    missing = [n for n in names if not (models_dir / n / "config.json").is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"{models_dir}: no trained model(s) {missing} here (expected {models_dir}/<name>/"
-            "config.json); run notebook 03 (training of the Current and VAT models) with the "
-            "same run_dir first, or set models_dir to the folder that holds them"
-        )
-    return {n: load_model(models_dir / n)[0] for n in names}
-
-
-def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))
 
 
 def agreement_with_drb(
@@ -365,7 +312,7 @@ def agreement_with_drb(
     )
     rho = float(spearmanr(s, drb[has]).statistic) if has.sum() > 2 else None
     ast = weak == 1
-    registered = int((_sigmoid(logits[ast]) >= threshold).sum())
+    registered = int((sigmoid(logits[ast]) >= threshold).sum())
     return {
         "auc_vs_drb": auc,
         "auc_vs_drb_ci95": ci,
@@ -394,7 +341,7 @@ def strongest_disagreements(logits, drb, *, we_say_real: bool, k: int) -> np.nda
     Returns:
         int[<= k] indices into the alerts.
     """
-    p = _sigmoid(logits)
+    p = sigmoid(logits)
     drb = np.asarray(drb, np.float64)
     with np.errstate(invalid="ignore"):
         if we_say_real:
@@ -405,9 +352,10 @@ def strongest_disagreements(logits, drb, *, we_say_real: bool, k: int) -> np.nda
     return idx[np.argsort(-gap[idx], kind="stable")][:k]
 
 
-def write_report(path, report: dict) -> Path:
-    """Write the real-alert results as JSON (atomic: a temporary file renamed into place)."""
-    return write_json_atomic(path, report, indent=2, sort_keys=True)
+def write_report(path, report: dict, **run) -> Path:
+    """Write the real-alert results as JSON, with the run's settings `run` under "run"
+    (atomic: a temporary file renamed into place)."""
+    return write_json_atomic(path, {**report, "run": run}, indent=2, sort_keys=True)
 
 
 def real_alert_report(
@@ -425,7 +373,6 @@ def real_alert_report(
         (report, logits): report[name] = `agreement_with_drb(...)` plus a "data" entry
         describing the alert file; logits[name] = float32[N].
     """
-    from rbcore.train import predict_logits
 
     logits = {name: predict_logits(m, alerts.images) for name, m in models.items()}
     drb, weak = alerts.meta["drb"].to_numpy(), alerts.meta["weak_labels"].to_numpy()

@@ -1,4 +1,4 @@
-"""rbcore.ztf: resampling geometry, NaN rule, loader, shared-vs-compact equality, report."""
+"""rbcore.ztf: resampling geometry, NaN rule, loader, the shared alert file, report."""
 
 import json
 from pathlib import Path
@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from rbcore import ztf
 from rbcore.checkpoint import save_model
+from rbcore.inference import load_models
 from rbcore.model import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,36 +138,32 @@ def test_sentinel_pixels_become_masked(tmp_path):
     assert np.nanmax(np.abs(alerts.images)) < 1e3  # no sentinel leaked into the average
 
 
-# ------------------------------------------------------- shared file vs compact copy
-def test_compact_copy_equals_loading_the_big_file(tmp_path):
-    src = _write(tmp_path / "big.npz", n=6)
-    out = ztf.write_sample(src, tmp_path / "small.npz")
-    big, small = ztf.load_alerts(src), ztf.load_alerts(out)
-    assert big.resampled_on_load and not small.resampled_on_load
-    assert small.images.dtype == np.float32 and small.images.shape == (6, 29, 29, 3)
-    np.testing.assert_array_equal(big.images, small.images)  # NaN in the same places too
-    for col in ("ids", "objectId", "jd", "drb", "weak_labels", "src"):
-        assert list(big.meta[col]) == list(small.meta[col]), col
-    assert np.isnan(small.images[0]).any()  # the chip edge survived as NaN
+# ------------------------------------------------------------------ the shared alert file
+NO_SHARED = f"shared ZTF alert file absent at {SHARED} (see data/README.md to make one)"
 
 
-def test_shipped_sample_is_complete():
-    alerts = ztf.load_alerts(ztf.default_sample_path())
-    assert alerts.images.shape == (750, 29, 29, 3)
+def test_default_alerts_path_is_the_shared_file():
+    assert ztf.default_alerts_path() == SHARED.resolve()
+    assert str(SHARED) in ztf.missing_alerts_message(SHARED)
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason=NO_SHARED)
+def test_shared_file_is_complete():
+    alerts = ztf.load_alerts(SHARED)
+    assert alerts.images.shape == (750, 29, 29, 3) and alerts.resampled_on_load
     assert alerts.meta["ids"].is_unique
     assert (alerts.meta["weak_labels"] == 1).sum() == 119  # shared README: 119 asteroid matches
     assert np.isfinite(alerts.images).mean() > 0.98
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason=f"shared ZTF file absent at {SHARED}")
-def test_shipped_sample_equals_the_shared_file():
-    shared, shipped = ztf.load_alerts(SHARED), ztf.load_alerts(ztf.default_sample_path())
-    assert list(shared.meta["ids"]) == list(shipped.meta["ids"])
-    np.testing.assert_allclose(shipped.images, shared.images, rtol=1e-6, atol=1e-6)
-    np.testing.assert_array_equal(np.isnan(shipped.images), np.isnan(shared.images))
-    np.testing.assert_array_equal(shipped.meta["drb"], shared.meta["drb"])
-    np.testing.assert_array_equal(shipped.meta["weak_labels"], shared.meta["weak_labels"])
-    assert shipped.n_sentinel_masked == shared.n_sentinel_masked
+def test_cutouts_already_on_the_grid_load_unchanged(tmp_path):
+    src = ztf.load_alerts(_write(tmp_path / "big.npz", n=6))
+    path = tmp_path / "small.npz"
+    np.savez(path, images=src.images, pixel_scale_arcsec=np.float64(ztf.TOMOE_PIXEL_SCALE),
+             **{k: src.meta[k].to_numpy() for k in ("ids", "drb", "weak_labels")})  # fmt: skip
+    small = ztf.load_alerts(path)
+    assert not small.resampled_on_load
+    np.testing.assert_array_equal(small.images, src.images)  # NaN in the same places too
 
 
 # ---------------------------------------------------------------------------- loader errors
@@ -222,19 +219,13 @@ def test_strongest_disagreements_both_directions():
     )
 
 
-def test_missing_models_error_names_folder_and_notebook(tmp_path):
-    with pytest.raises(FileNotFoundError, match=rf"{tmp_path}.*notebook 03"):
-        ztf.load_models(tmp_path)
-
-
 def test_report_schema_from_untrained_models(tmp_path):
     for seed, name in enumerate(("current", "vat")):
         save_model(tmp_path / "models" / name, build_model(seed=seed))
-    models = ztf.load_models(tmp_path / "models")
-    alerts = ztf.load_alerts(ztf.default_sample_path())
-    alerts.images, alerts.meta = alerts.images[:60], alerts.meta.iloc[:60].reset_index(drop=True)
+    models, _ = load_models(tmp_path / "models")
+    alerts = ztf.load_alerts(_write(tmp_path / "alerts.npz", n=60))
     report, logits = ztf.real_alert_report(models, alerts, threshold=0.8, n_boot=20)
-    path = ztf.write_report(tmp_path / "real_alerts.json", report)
+    path = ztf.write_report(tmp_path / "real_alerts.json", report, profile="smoke")
     back = json.loads(path.read_text())
     drb, weak = alerts.meta["drb"].to_numpy(), alerts.meta["weak_labels"].to_numpy()
     for name in ("current", "vat"):
@@ -247,17 +238,17 @@ def test_report_schema_from_untrained_models(tmp_path):
             assert key in r
         assert r["asteroid_recall"] is None or 0.0 <= r["asteroid_recall"] <= 1.0
     assert not np.allclose(logits["current"], logits["vat"])  # two models, two scorings
-    assert back["data"]["n_alerts"] == 60 and back["data"]["resampled_on_load"] is False
+    assert back["data"]["n_alerts"] == 60 and back["data"]["resampled_on_load"] is True
+    assert back["run"] == {"profile": "smoke"}
 
 
 def test_alerts_path_resolves_from_any_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert ztf.resolve_alerts_path("") == ztf.default_sample_path()
-    assert ztf.resolve_alerts_path("data/ztf_alerts_sample.npz") == ztf.default_sample_path()
+    assert ztf.resolve_alerts_path("") == ztf.default_alerts_path()
+    root = Path(ztf.__file__).resolve().parent.parent
+    assert ztf.resolve_alerts_path("data/alerts.npz") == root / "data" / "alerts.npz"
     (tmp_path / "data").mkdir()
-    _write(tmp_path / "data" / "ztf_alerts_sample.npz")  # a local file wins over the repo's
-    assert ztf.resolve_alerts_path("data/ztf_alerts_sample.npz") == (
-        tmp_path / "data" / "ztf_alerts_sample.npz"
-    )
+    _write(tmp_path / "data" / "alerts.npz")  # a local file wins over the repo's
+    assert ztf.resolve_alerts_path("data/alerts.npz") == tmp_path / "data" / "alerts.npz"
     with pytest.raises(ValueError, match="unknown profile"):
         ztf.profile_settings("huge")

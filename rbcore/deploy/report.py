@@ -20,12 +20,11 @@ import pandas as pd
 from rbcore.deploy.db import CandidateDB
 from rbcore.deploy.stream import (
     HIST_EDGES,
-    MODEL_NAMES,
     TRANSIENT_CATEGORIES,
     VARIABLE_CATEGORIES,
     DeployConfig,
-    sigmoid,
 )
+from rbcore.inference import MODEL_NAMES, sigmoid
 
 # The talk's false positives of the deployed (VAT) model, 341 inspected of 36,337.
 TALK_FP_TABLE = {

@@ -26,20 +26,17 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from flax import nnx
 
 from rbcore.deploy.db import CandidateDB
 from rbcore.files import write_json_atomic
-from rbcore.preprocess import normalize_jax
+from rbcore.inference import MODEL_NAMES, Scorer, sigmoid
+from rbcore.model import IMAGE_SHAPE
+from rbcore.profiles import settings
 
-MODEL_NAMES = ("current", "vat")  # the talk's "Simple CNN" (Current) and "VAT" models
 # The talk's one-week confusion matrix at threshold 0.8: bogus 57,386,470 (TN) + 36,337 (FP),
 # real 1 (FN) + 29 (TP).
 TALK_WEEK_CANDIDATES = 57_386_470 + 36_337 + 1 + 29  # 57,422,837
@@ -103,106 +100,9 @@ class DeployConfig:
         return d
 
 
-# smoke: CI (a few thousand candidates, < 1 min with compilation); default: ~1 M candidates,
-# a few minutes on 2 cores; paper: the talk's full week (57.4 M) at natural rates.
-PROFILES = {
-    "smoke": dict(candidates_per_night=700, chunk_size=512, batch_size=256, boost=1000.0),
-    "default": dict(candidates_per_night=150_000, boost=300.0),
-    "paper": dict(candidates_per_night=TALK_CANDIDATES_PER_NIGHT, boost=1.0),
-}
-
-
 def profile_config(profile: str, **overrides) -> DeployConfig:
-    """The `DeployConfig` of a notebook profile with overrides (None values ignored)."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
-    kw = {**PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}}
-    return DeployConfig(**kw)
-
-
-# ------------------------------------------------------------------------------ scoring
-
-
-class Scorer:
-    """Normalization and every model's forward pass in one jitted call per fixed-size batch.
-
-    Args:
-        models: {name: RBCNN}, evaluated in inference mode (dropout off); the models' own
-            train/eval mode is left as it is.
-        batch_size: rows per XLA call; the last batch of a call is zero-padded, so the
-            function compiles once.
-
-    Call:
-        images: float32[N, 29, 29, 3] raw cutouts (NaN = masked).
-        Returns {name: float32[N] logits}.
-
-    Notes:
-        Batches are dispatched asynchronously (JAX) and collected at the end, so the host
-        prepares batch i+1 while XLA computes batch i.
-    """
-
-    def __init__(self, models: dict, batch_size: int = 1024):
-        if not models:
-            raise ValueError("Scorer needs at least one model")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.names = tuple(models)
-        self.batch_size = int(batch_size)
-        views = []
-        for m in models.values():
-            twin = nnx.merge(*nnx.split(m))  # eval-mode copy; the caller's model is untouched
-            twin.eval()
-            views.append(nnx.split(twin))
-        self._graphdefs = tuple(g for g, _ in views)
-        self._states = tuple(s for _, s in views)
-
-    def __call__(self, images) -> dict[str, np.ndarray]:
-        images = np.asarray(images, np.float32)
-        if images.ndim != 4 or images.shape[1:] != (29, 29, 3):
-            raise ValueError(f"Scorer expects images float32[N, 29, 29, 3], got {images.shape}")
-        n, b = len(images), self.batch_size
-        pending = []
-        for s in range(0, n, b):
-            x = images[s : s + b]
-            if len(x) < b:
-                x = np.concatenate([x, np.zeros((b - len(x), 29, 29, 3), np.float32)])
-            pending.append(_forward(self._graphdefs, self._states, jnp.asarray(x)))
-        out = {k: np.empty(n, np.float32) for k in self.names}
-        for i, logits in enumerate(pending):
-            s = i * b
-            for k, y in zip(self.names, logits, strict=True):
-                out[k][s : s + b] = np.asarray(y)[: n - s]
-        return out
-
-
-# A batch is scored as a loop over chunks of this many candidates, both models per chunk:
-# the activations stay in the CPU cache (the same measurement as rbcore.train's
-# INFERENCE_CHUNK: ~1.7x faster than one pass over 1024 on two cores).
-SCORE_CHUNK = 64
-
-
-@partial(jax.jit, static_argnums=0)
-def _forward(graphdefs, states, x):
-    """Logits of each model for raw x: float32[B, 29, 29, 3] (one XLA computation).
-
-    The graph definitions are static, so every `Scorer` of the same models and batch size
-    shares one compiled function.
-    """
-    b = x.shape[0]
-    chunk = SCORE_CHUNK if b % SCORE_CHUNK == 0 else b
-
-    def logits(xc):
-        xn = normalize_jax(xc)  # on the device, as in training (rbcore.train)
-        return tuple(nnx.merge(g, s)(xn) for g, s in zip(graphdefs, states, strict=True))
-
-    out = jax.lax.map(logits, x.reshape(b // chunk, chunk, *x.shape[1:]))
-    return tuple(y.reshape(b) for y in out)
-
-
-def sigmoid(logits) -> np.ndarray:
-    """Probability of real from logits, in float64 (no rounding to 1 near the top)."""
-    z = np.asarray(logits, np.float64)
-    return np.exp(-np.logaddexp(0.0, -z))
+    """The `DeployConfig` of a profile (`rbcore.profiles`, step "deploy"); None keeps its value."""
+    return DeployConfig(**settings(profile, "deploy", **overrides))
 
 
 # ------------------------------------------------------------------------------ the stream
@@ -312,32 +212,6 @@ def _cutout_selection(cfg, night, chunk, table, truth) -> np.ndarray:
     return np.unique(np.concatenate(keep)).astype(int)
 
 
-def model_version(metas: dict) -> str:
-    """'current:<sha12>,vat:<sha12>' from the checkpoints' metadata (weights checksum)."""
-    parts = []
-    for k in MODEL_NAMES:
-        sha = (metas.get(k) or {}).get("weights_sha256") or "unsaved"
-        parts.append(f"{k}:{sha[:12]}")
-    return ",".join(parts)
-
-
-def load_models(models_dir) -> tuple[dict, str]:
-    """The checkpoints `models_dir/current` and `models_dir/vat` (notebook 03) and their version.
-
-    Returns:
-        ({"current": RBCNN, "vat": RBCNN} in eval mode, `model_version` string).
-
-    Raises:
-        FileNotFoundError: a checkpoint is missing (the message names its path).
-    """
-    from rbcore.checkpoint import load_model
-
-    models, metas = {}, {}
-    for k in MODEL_NAMES:
-        models[k], metas[k] = load_model(Path(models_dir) / k)
-    return models, model_version(metas)
-
-
 def run_deployment(
     models: dict,
     db: CandidateDB,
@@ -371,68 +245,88 @@ def run_deployment(
     """
     if set(models) != set(MODEL_NAMES):
         raise ValueError(f"models must be {MODEL_NAMES}, got {sorted(models)}")
-    if simulate is None:
-        from rbcore.simulation import simulate_candidates as simulate
     nights = list(range(cfg.n_nights)) if nights is None else [int(j) for j in nights]
+    _prepare(db, cfg, nights, version, replace)
+    scorer = Scorer({k: models[k] for k in MODEL_NAMES}, cfg.batch_size)
+    committed = set(db.committed_nights())
+    todo = [j for j in nights if j not in committed]
+    done = {j: db.done_chunks(j) for j in todo}
+    work = [(j, k) for j in todo for k in range(cfg.n_chunks) if k not in done[j]]
+    for j in todo:  # nights whose chunks were all written by an interrupted call
+        if all(jj != j for jj, _ in work):
+            _commit_if_complete(db, cfg, j, seconds=0.0)
+    stats = dict(n_candidates=0, simulation_s=0.0, scoring_s=0.0)
+    night_t0: dict[int, float] = {}
+    bar = _bar(sum(_chunk_n(cfg, k) for _, k in work), progress)
+    t_start = time.perf_counter()
+    simulated = _simulated_ahead(work, _chunk_simulator(cfg, simulate, survey_config))
+    for i, ((j, k), (images, params, sim_s)) in enumerate(simulated):
+        night_t0.setdefault(j, time.perf_counter())
+        _check_chunk(cfg, j, k, images, params)
+        t0 = time.perf_counter()
+        logits = scorer(images)
+        stats["scoring_s"] += time.perf_counter() - t0
+        reg, summary, hists, cut = chunk_rows(cfg, j, k, images, params, logits, version)
+        db.write_chunk(night=j, chunk=k, candidates=reg, summary=summary, hists=hists,
+                       cutouts=cut)  # fmt: skip
+        stats["n_candidates"] += len(params)
+        stats["simulation_s"] += sim_s
+        bar.update(len(params))
+        if i + 1 == len(work) or work[i + 1][0] != j:
+            _commit_if_complete(db, cfg, j, seconds=time.perf_counter() - night_t0[j])
+    bar.close()
+    return _throughput(stats, time.perf_counter() - t_start, todo, nights)
+
+
+def _prepare(db: CandidateDB, cfg: DeployConfig, nights: list, version: str, replace: bool):
+    """Check that `db` belongs to this run; with `replace`, clear the nights to run again."""
     if replace and nights == list(range(cfg.n_nights)):
         db.replace_all()  # the whole week over: another run may take the database
     db.check_fingerprint({**cfg.fingerprint(), "model_version": version})
     if replace and nights != list(range(cfg.n_nights)):
         for j in nights:  # only after the check: a night of another run is never deleted
             db.delete_night(j)
-    scorer = Scorer({k: models[k] for k in MODEL_NAMES}, cfg.batch_size)
-    committed = set(db.committed_nights())
-    todo = [j for j in nights if j not in committed]
-    work = []
-    for j in todo:
-        done = db.done_chunks(j)
-        work += [(j, k) for k in range(cfg.n_chunks) if k not in done]
-    stats = dict(n_candidates=0, simulation_s=0.0, scoring_s=0.0)
+
+
+def _chunk_simulator(cfg: DeployConfig, simulate, survey_config):
+    """(night, chunk) -> (images, params, seconds): chunk k of night j, from its own seed."""
+    if simulate is None:
+        from rbcore.simulation import simulate_candidates as simulate
+    kw = {} if survey_config is None else {"config": survey_config}
 
     def simulate_chunk(job):
         j, k = job
-        n = _chunk_n(cfg, k)
         t0 = time.perf_counter()
-        kw = {} if survey_config is None else {"config": survey_config}
-        images, params = simulate(n, kind="stream", seed=np.random.SeedSequence([cfg.seed, j, k]),
-                                  night=j, boost=cfg.boost, n_threads=cfg.sim_threads, **kw)  # fmt: skip
+        images, params = simulate(_chunk_n(cfg, k), kind="stream", night=j, boost=cfg.boost,
+                                  seed=np.random.SeedSequence([cfg.seed, j, k]),
+                                  n_threads=cfg.sim_threads, **kw)  # fmt: skip
         return images, params, time.perf_counter() - t0
 
-    def commit_if_complete(j):
-        if j not in db.committed_nights() and db.done_chunks(j) == set(range(cfg.n_chunks)):
-            now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-            db.commit_night(j, seconds=time.perf_counter() - night_t0.get(j, time.perf_counter()),
-                            committed_at=now)  # fmt: skip
+    return simulate_chunk
 
-    night_t0: dict[int, float] = {}
-    for j in todo:  # nights whose chunks were all written by an interrupted call
-        if all(jj != j for jj, _ in work):
-            commit_if_complete(j)
-    bar = _bar(sum(_chunk_n(cfg, k) for _, k in work), progress)
-    t_start = time.perf_counter()
+
+def _simulated_ahead(work: list, simulate_chunk):
+    """Yield (job, simulate_chunk(job)) in order, simulating the next job in a background
+    thread while the caller scores and writes the current one."""
     with ThreadPoolExecutor(1) as pool:
         future = pool.submit(simulate_chunk, work[0]) if work else None
-        for i, (j, k) in enumerate(work):
-            images, params, sim_s = future.result()
+        for i, job in enumerate(work):
+            result = future.result()
             future = pool.submit(simulate_chunk, work[i + 1]) if i + 1 < len(work) else None
-            night_t0.setdefault(j, time.perf_counter())
-            if len(params) != _chunk_n(cfg, k) or images.shape != (len(params), 29, 29, 3):
-                raise ValueError(f"simulator returned {images.shape} images and {len(params)} "
-                                 f"rows for chunk {k} of night {j}, expected {_chunk_n(cfg, k)}")  # fmt: skip
-            t0 = time.perf_counter()
-            logits = scorer(images)
-            score_s = time.perf_counter() - t0
-            reg, summary, hists, cut = chunk_rows(cfg, j, k, images, params, logits, version)
-            db.write_chunk(night=j, chunk=k, candidates=reg, summary=summary, hists=hists,
-                           cutouts=cut)  # fmt: skip
-            stats["n_candidates"] += len(params)
-            stats["simulation_s"] += sim_s
-            stats["scoring_s"] += score_s
-            bar.update(len(params))
-            if i + 1 == len(work) or work[i + 1][0] != j:
-                commit_if_complete(j)
-    bar.close()
-    return _throughput(stats, time.perf_counter() - t_start, todo, nights)
+            yield job, result
+
+
+def _check_chunk(cfg: DeployConfig, j: int, k: int, images, params) -> None:
+    if len(params) != _chunk_n(cfg, k) or images.shape != (len(params), *IMAGE_SHAPE):
+        raise ValueError(f"simulator returned {images.shape} images and {len(params)} rows "
+                         f"for chunk {k} of night {j}, expected {_chunk_n(cfg, k)}")  # fmt: skip
+
+
+def _commit_if_complete(db: CandidateDB, cfg: DeployConfig, j: int, *, seconds: float) -> None:
+    """Commit night j once all its chunks are written (the night's commit point)."""
+    if j not in db.committed_nights() and db.done_chunks(j) == set(range(cfg.n_chunks)):
+        now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        db.commit_night(j, seconds=seconds, committed_at=now)
 
 
 def _chunk_n(cfg: DeployConfig, k: int) -> int:

@@ -8,25 +8,28 @@ detects (`simulate_candidates`), and `write` stores data sets in the published T
 from rbcore.simulation.config import (
     ALL_CATEGORIES,
     BOGUS_CATEGORIES,
-    PROFILES,
     REAL_CATEGORIES,
     TALK_FP_CATEGORY,
     SurveyConfig,
-    profile_sizes,
 )
 from rbcore.simulation.survey import TRUTH_COLUMNS, simulate_candidates
-from rbcore.simulation.write import write_test_set, write_training_set
+from rbcore.simulation.write import (
+    read_survey_config,
+    write_survey_config,
+    write_test_set,
+    write_training_set,
+)
 
 __all__ = [
     "ALL_CATEGORIES",
     "BOGUS_CATEGORIES",
-    "PROFILES",
     "REAL_CATEGORIES",
     "TALK_FP_CATEGORY",
     "TRUTH_COLUMNS",
     "SurveyConfig",
-    "profile_sizes",
     "simulate_candidates",
+    "read_survey_config",
+    "write_survey_config",
     "write_test_set",
     "write_training_set",
 ]

@@ -7,7 +7,7 @@ populations and the label noise. Each field says where its default comes from; f
 so that the baseline CNN trained on the noisy labels lands near the talk's "Current model".
 
 Also here: the bogus/real category names with the talk's false-positive labels
-(`TALK_FP_CATEGORY`) and the dataset sizes of the three profiles (`PROFILES`).
+(`TALK_FP_CATEGORY`). The data set sizes of the profiles are in `rbcore.profiles`.
 """
 
 from __future__ import annotations
@@ -201,6 +201,19 @@ class SurveyConfig:
             k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()
         }
 
+    @classmethod
+    def from_dict(cls, d: dict) -> SurveyConfig:
+        """Inverse of `as_dict`: lists back to tuples; an unknown field is an error."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(d) - set(fields)
+        if unknown:
+            raise ValueError(f"unknown SurveyConfig fields {sorted(unknown)}")
+        defaults = cls()
+        kw = {
+            k: tuple(v) if isinstance(getattr(defaults, k), tuple) else v for k, v in d.items()
+        }
+        return cls(**kw)
+
     def validate(self) -> None:
         """Raise ValueError for inconsistent values."""
         mix = self.bogus_mix
@@ -219,23 +232,3 @@ class SurveyConfig:
             sum(self.bogus_noise_causes), 1
         ):
             raise ValueError("SurveyConfig: *_noise_causes shares must sum to 1")
-
-
-# Dataset sizes per profile. smoke: CI (seconds); default: one machine in ~30 min; paper: the
-# scale of Takahashi et al. 2022 (millions of training samples, a large actual test set).
-PROFILES = {
-    "smoke": dict(n_train=3_000, n_detectors=4, n_test_real=30, n_test_bogus=6_000),
-    "default": dict(n_train=120_000, n_detectors=84, n_test_real=300, n_test_bogus=210_000),
-    "paper": dict(n_train=2_000_000, n_detectors=84, n_test_real=1_500, n_test_bogus=1_050_000),
-}
-
-
-def profile_sizes(profile: str) -> dict:
-    """Dataset sizes of a profile ("smoke", "default", "paper").
-
-    Returns:
-        dict with n_train, n_detectors, n_test_real, n_test_bogus.
-    """
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
-    return dict(PROFILES[profile])

@@ -14,15 +14,19 @@ Notes:
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from rbcore.files import write_json_atomic
+
 from rbcore.simulation.config import SurveyConfig
 from rbcore.simulation.survey import simulate_candidates
 
+SURVEY_CONFIG_NAME = "survey_config.json"  # in run_dir: the survey notebook 01 simulated
 WRITE_CHUNK = 8192  # rows per simulate_candidates call while writing (~80 MB of images)
 N_TRAIN_NIGHTS = 30  # training candidates come from 30 nights, the test from 30 later ones
 TEST_NIGHT0 = 100  # first night of the test set: later than any training night
@@ -158,3 +162,36 @@ def write_test_set(
         did = _write_pair(out / f"{name}.npy", out / f"{name}_params.csv", n, chunk)
         (written if did else skipped).append(name)
     return {"written": written, "skipped": skipped}
+
+
+def write_survey_config(run_dir, config: SurveyConfig) -> Path:
+    """Store the `SurveyConfig` of a run in `run_dir/survey_config.json` (notebook 01).
+
+    The later notebooks that simulate (05, the week) or compare with the survey (06) read it
+    back with `read_survey_config`, so the whole run uses one survey.
+    """
+    return write_json_atomic(
+        Path(run_dir) / SURVEY_CONFIG_NAME, config.as_dict(), indent=1, trailing_newline=True
+    )
+
+
+def read_survey_config(run_dir) -> SurveyConfig:
+    """The `SurveyConfig` notebook 01 stored in `run_dir`.
+
+    Raises:
+        FileNotFoundError: no survey configuration there (notebook 01 not run with this
+            run_dir, or the data are real and nothing was simulated).
+        ValueError: the file is not a valid configuration (names the file).
+    """
+    path = Path(run_dir) / SURVEY_CONFIG_NAME
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no survey configuration; run notebook 01 (data preparation, simulated "
+            "survey) with the same run_dir first"
+        )
+    try:
+        config = SurveyConfig.from_dict(json.loads(path.read_text()))
+        config.validate()
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{path}: not a valid SurveyConfig ({err})") from err
+    return config

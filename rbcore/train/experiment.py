@@ -20,43 +20,11 @@ import numpy as np
 import pandas as pd
 
 from rbcore.files import write_json_atomic
-from rbcore.train.loop import TrainConfig, detector_validation_split, fit, predict_logits
-
-# Sweep and split settings of notebook 03 per profile (our choices). The sweep trains each
-# (eps, alpha) for `sweep_epochs` on `sweep_samples` training samples (None: all) and scores
-# it on the validation split. eps around the paper code's 0.1; alpha around Miyato's 1.
-NOTEBOOK_PROFILES = {
-    "smoke": dict(sweep_eps=(0.1, 1.0), sweep_alpha=(1.0,), sweep_samples=1_000, sweep_epochs=1),
-    "default": dict(
-        sweep_eps=(0.03, 0.1, 0.3), sweep_alpha=(0.3, 1.0), sweep_samples=15_000, sweep_epochs=1
-    ),
-    "paper": dict(
-        sweep_eps=(0.03, 0.1, 0.3, 1.0),
-        sweep_alpha=(0.3, 1.0, 3.0),
-        sweep_samples=None,
-        sweep_epochs=3,
-    ),
-}
-MODEL_NAMES = ("current", "vat")
-
-
-class Subset:
-    """Lazy view `images[index]`, indexable by int arrays like the full image set.
-
-    Args:
-        images: anything indexable by an int array (e.g. `TrainingSet.images`).
-        index: int[M] rows of `images` in this view.
-    """
-
-    def __init__(self, images, index):
-        self.images, self.index = images, np.asarray(index, dtype=np.int64)
-
-    def __len__(self) -> int:
-        return int(self.index.size)
-
-    def __getitem__(self, idx):
-        return self.images[self.index[np.asarray(idx)]]
-
+from rbcore.datasets import Subset, detector_validation_split
+from rbcore.inference import MODEL_NAMES, predict_logits
+from rbcore.profiles import settings
+from rbcore.train.config import TrainConfig
+from rbcore.train.loop import fit
 
 def labeled_mask_from_ledger(ledger_path, params: pd.DataFrame) -> tuple[np.ndarray, dict]:
     """The labeled mask of the VAT model: False for the samples notebook 02 flagged.
@@ -98,19 +66,16 @@ def labeled_mask_from_ledger(ledger_path, params: pd.DataFrame) -> tuple[np.ndar
 
 def sweep_grid(profile: str, eps=None, alpha=None) -> list[dict]:
     """The (eps, alpha) pairs of the sweep: the profile's, or the given sequences."""
-    settings = notebook_settings(profile)
-    eps = settings["sweep_eps"] if eps is None else eps
-    alpha = settings["sweep_alpha"] if alpha is None else alpha
-    return [{"eps": float(e), "alpha": float(a)} for e, a in itertools.product(eps, alpha)]
+    grid = settings(profile, "vat_sweep", sweep_eps=eps, sweep_alpha=alpha)
+    return [
+        {"eps": float(e), "alpha": float(a)}
+        for e, a in itertools.product(grid["sweep_eps"], grid["sweep_alpha"])
+    ]
 
 
 def notebook_settings(profile: str) -> dict:
-    """Notebook 03's sweep settings of a profile (see NOTEBOOK_PROFILES)."""
-    if profile not in NOTEBOOK_PROFILES:
-        raise ValueError(
-            f"unknown profile {profile!r}; expected one of {sorted(NOTEBOOK_PROFILES)}"
-        )
-    return dict(NOTEBOOK_PROFILES[profile])
+    """Notebook 03's sweep settings of a profile (`rbcore.profiles`, step "vat_sweep")."""
+    return settings(profile, "vat_sweep")
 
 
 def run_sweep(
@@ -131,7 +96,7 @@ def run_sweep(
 
     Args:
         images, labels, labeled_mask: the whole training set (raw images, int[N], bool[N]).
-        train_idx, val_idx: the detector split (`rbcore.train.detector_validation_split`).
+        train_idx, val_idx: the detector split (`rbcore.datasets.detector_validation_split`).
         config: the VAT config; eps, alpha and epochs are replaced per run.
         grid: [{"eps": ..., "alpha": ...}, ...].
         n_samples: train on a seeded random subset of this many training samples (None: all).
@@ -318,7 +283,6 @@ def _json_default(x):
 
 
 __all__ = [
-    "NOTEBOOK_PROFILES",
     "MODEL_NAMES",
     "Subset",
     "labeled_mask_from_ledger",

@@ -1,0 +1,157 @@
+"""The training step: `loss_fn` (returns `(loss, aux)`) and `train_step` (gradient + update).
+
+In the manner of flax `examples/mnist`: the loss is a pure function of the parameters and the
+batch, the step is value-and-grad of it plus an optimizer update, returning a small dict of
+measurements (the loss terms and the gradient norm). `make_train_step` jits the step once per
+arithmetic configuration; eps and alpha are traced arguments, so a sweep over them compiles
+once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from rbcore.preprocess import normalize_jax
+from rbcore.train.config import TrainConfig
+from rbcore.train.losses import bce, binary_entropy, pairwise_auc_loss
+from rbcore.vat import DEFAULT_EPS, virtual_adversarial_loss
+
+
+def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    """Adam (Kingma & Ba defaults) or Adadelta (Keras defaults, the paper's Keras code)."""
+    if config.optimizer == "adam":
+        return optax.adam(config.lr)  # Kingma & Ba defaults b1=0.9, b2=0.999, eps=1e-8
+    # Keras Adadelta defaults (the paper's Keras code): rho = 0.95, epsilon = 1e-7.
+    return optax.adadelta(config.lr, rho=0.95, eps=1e-7)
+
+
+def with_key(rest, key):
+    """The non-parameter state (dropout RNG stream) re-seeded with `key`."""
+    return jax.tree.map(
+        lambda v: key if jnp.issubdtype(v.dtype, jax.dtypes.prng_key) else jnp.zeros_like(v),
+        rest,
+    )
+
+
+def step_keys(seed: int, step) -> tuple[jax.Array, jax.Array]:
+    """(dropout key, VAT key) of a training step: a function of (seed, step) only."""
+    key_drop, key_vat = jax.random.split(jax.random.fold_in(jax.random.key(seed), step))
+    return key_drop, key_vat
+
+
+def loss_fn(params, rest, batch, keys, *, config: TrainConfig, graphdefs, eps, alpha):
+    """Loss of one batch and its terms: (loss, aux).
+
+    Args:
+        params, rest: the model's parameters and its other state (dropout RNG).
+        batch: (xl, yl, xu): raw labeled cutouts, their 0/1 labels, raw extra cutouts for
+            the label-free terms (LDS, entropy).
+        keys: (dropout key, VAT key) of the step (`step_keys`).
+        config: the arithmetic settings (weights, AUC margin, xi, n_power, entmin).
+        graphdefs: (training-mode graphdef, eval-mode graphdef) of the model.
+        eps, alpha: VAT radius and LDS weight (traced).
+
+    Notes:
+        lambda_ce * BCE + lambda_auc * AUC loss + alpha * LDS [+ entropy]; Takahashi et al.
+        (2022), Miyato et al. (2018) Eq. 9.
+    """
+    (xl, yl, xu), (key_drop, key_vat), (gd_train, gd_eval) = batch, keys, graphdefs
+    w_bogus, w_real = config.class_weight
+    xl_n = normalize_jax(xl)
+    logits = nnx.merge(gd_train, params, with_key(rest, key_drop))(xl_n)
+    y = yl.astype(jnp.float32)
+    ce = bce(logits, y, jnp.where(yl == 1, w_real, w_bogus))
+    loss = config.lambda_ce * ce
+    aux = {"ce": ce}
+    if config.lambda_auc > 0:
+        auc = pairwise_auc_loss(logits=logits, labels=y, margin=config.auc_margin)
+        loss = loss + config.lambda_auc * auc
+        aux["auc_loss"] = auc
+    if config.uses_unlabeled:
+        # eval mode: the perturbed passes must not see dropout noise (the paper's code); the
+        # LDS covers the labeled and the unlabeled samples of the step.
+        def logits_eval(x):
+            return nnx.merge(gd_eval, params, rest)(x)
+
+        x_all = jnp.concatenate([xl_n, normalize_jax(xu)])
+        logits_all = logits_eval(x_all)
+        if config.alpha > 0:
+            lds = virtual_adversarial_loss(
+                logits_eval,
+                x_all,
+                key=key_vat,
+                clean_logits=logits_all,
+                eps=eps,
+                xi=config.xi,
+                n_power=config.n_power,
+            )
+            # The intended weight: alpha multiplies the LDS (the paper's code put its VAT
+            # weight on another term by mistake).
+            loss = loss + alpha * lds
+            aux["lds"] = lds
+        if config.entmin:
+            ent = binary_entropy(logits_all)
+            loss = loss + ent
+            aux["entropy"] = ent
+    aux["loss"] = loss
+    return loss, aux
+
+
+def train_step(params, opt_state, rest, step, batch, eps, alpha, *, config, graphdefs):
+    """One update: (params, opt_state, aux with the loss terms and the gradient norm)."""
+    keys = step_keys(config.seed, step)
+    grads, aux = jax.grad(loss_fn, has_aux=True)(
+        params, rest, batch, keys, config=config, graphdefs=graphdefs, eps=eps, alpha=alpha
+    )
+    updates, opt_state = make_optimizer(config).update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    aux["grad_norm"] = optax.tree.norm(grads)
+    return params, opt_state, aux
+
+
+# Fields of TrainConfig that do not enter the step function (the loop, not the arithmetic).
+_LOOP_FIELDS = (
+    "epochs",
+    "patience",
+    "early_stopping_metric",
+    "prefetch",
+    "eval_batch_size",
+    "log_every",
+    "unlabeled_pool",
+)
+
+
+def make_train_step(config: TrainConfig, gd_train, gd_eval):
+    """The step (params, opt_state, rest, step, xl, yl, xu) -> (params, opt_state, aux).
+
+    The jitted function behind it (`.jitted`) is cached and takes eps and alpha as traced
+    arguments: runs that differ only in loop settings or in eps/alpha (a sweep) share one
+    compilation.
+    """
+    key_config = dataclasses.replace(
+        config,
+        **{k: TrainConfig.__dataclass_fields__[k].default for k in _LOOP_FIELDS},
+        eps=DEFAULT_EPS,
+        alpha=1.0 if config.alpha > 0 else 0.0,
+    )
+    jitted = _jitted_step(key_config, gd_train, gd_eval)
+    eps, alpha = np.float32(config.eps), np.float32(config.alpha)
+
+    def step(params, opt_state, rest, i, xl, yl, xu):
+        return jitted(params, opt_state, rest, i, (xl, yl, xu), eps, alpha)
+
+    step.jitted = jitted
+    return step
+
+
+@functools.lru_cache(maxsize=16)
+def _jitted_step(config: TrainConfig, gd_train, gd_eval):
+    fn = functools.partial(train_step, config=config, graphdefs=(gd_train, gd_eval))
+    return jax.jit(fn, donate_argnums=(0, 1))
