@@ -340,7 +340,7 @@ def load_models(models_dir) -> tuple[dict, str]:
 
 def run_deployment(
     models: dict,
-    db: CandidateDB,
+    db: CandidateDB | str | Path,
     cfg: DeployConfig,
     *,
     simulate=None,
@@ -354,7 +354,8 @@ def run_deployment(
 
     Args:
         models: {"current": RBCNN, "vat": RBCNN}.
-        db: the candidate database.
+        db: the candidate database, or its URL ("sqlite:///path", "postgresql://...", see
+            `rbcore.deploy_db.connect`), opened for this call and closed after it.
         cfg: sizes and thresholds.
         simulate: the simulator, `simulate_candidates(n, kind="stream", seed=..., night=...,
             boost=..., config=..., n_threads=...)` (default `rbcore.simulation`'s).
@@ -369,6 +370,11 @@ def run_deployment(
         simulation_per_s, scoring_per_s (candidates/s, both models), scoring_per_s_per_model
         (model evaluations/s), total_per_s, nights_run, nights_skipped.
     """
+    if isinstance(db, str | Path):
+        with CandidateDB(db) as opened:
+            return run_deployment(models, opened, cfg, simulate=simulate,
+                                  survey_config=survey_config, version=version, replace=replace,
+                                  nights=nights, progress=progress)  # fmt: skip
     if set(models) != set(MODEL_NAMES):
         raise ValueError(f"models must be {MODEL_NAMES}, got {sorted(models)}")
     if simulate is None:
