@@ -191,6 +191,11 @@ class CandidateDB:
         else:
             self.conn = url_or_conn
         self.is_sqlite = isinstance(self.conn, sqlite3.Connection)
+        if not self.is_sqlite and getattr(self.conn, "autocommit", False) is True:
+            raise ValueError(
+                "CandidateDB needs a connection with autocommit off: a chunk's rows must commit "
+                "together (psycopg.connect(url) without autocommit=True)"
+            )
         module = sqlite3 if self.is_sqlite else __import__(type(self.conn).__module__.split(".")[0])
         self.driver = module  # its IntegrityError etc. (DB-API module attributes)
         self.paramstyle = getattr(module, "paramstyle", "qmark")

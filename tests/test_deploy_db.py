@@ -122,6 +122,8 @@ def test_display_url_hides_the_password():
 
 
 def test_postgresql_url_opens_psycopg(postgres_server):
+    import psycopg  # a dependency of rbcore (pyproject.toml)
+
     url = postgres_server.new_database()
     with CandidateDB(url) as db:
         assert not db.is_sqlite and db.paramstyle == "pyformat" and db.blob_type == "BYTEA"
@@ -129,6 +131,11 @@ def test_postgresql_url_opens_psycopg(postgres_server):
         assert db.committed_nights() == []
     with pytest.raises(ConnectionError, match="no_such_db"):
         connect(postgres_server.url("no_such_db"))
+    with psycopg.connect(url, autocommit=True) as conn:
+        with pytest.raises(ValueError, match="autocommit"):
+            CandidateDB(conn)
+    with psycopg.connect(url) as conn:  # an open psycopg connection, autocommit off
+        assert CandidateDB(conn).committed_nights() == []
 
 
 def test_fingerprint_guards_resume(make_db):
