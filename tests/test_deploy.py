@@ -1,4 +1,6 @@
-"""Tests of rbcore.deploy: the scorer, the chunk rows, the streamed week, resume and replace."""
+"""Tests of rbcore.deploy: the scorer, the chunk rows, the streamed week, resume and replace.
+
+Tests taking `make_db` run on SQLite and on PostgreSQL (conftest.py)."""
 
 import numpy as np
 import pandas as pd
@@ -102,9 +104,9 @@ def test_chunk_rows_flags_summary_and_histograms(models):
     assert np.shape(cut["image"].iloc[0]) == (29, 29, 3)
 
 
-def test_week_counts_match_an_independent_rescoring(tmp_path, models):
+def test_week_counts_match_an_independent_rescoring(make_db, models):
     cfg = small_cfg()
-    db = CandidateDB(tmp_path / "c.sqlite")
+    db = make_db()
     tp = run_deployment(models, db, cfg, simulate=fake_simulate, progress=False)
     assert db.committed_nights() == [0, 1, 2]
     assert tp["n_candidates"] == 450 and tp["scoring_per_s"] > 0
@@ -132,9 +134,9 @@ def test_week_counts_match_an_independent_rescoring(tmp_path, models):
     np.testing.assert_allclose(cm["effective"][1].sum(), w_tr)  # weighted transients
 
 
-def test_false_positive_cutouts_come_from_the_sampled_chunks(tmp_path, models):
+def test_false_positive_cutouts_come_from_the_sampled_chunks(make_db, models):
     cfg = small_cfg(fp_cutout_chunks=1, candidates_per_night=300)  # 5 chunks, FPs from chunk 0
-    db = CandidateDB(tmp_path / "c.sqlite")
+    db = make_db()
     run_deployment(models, db, cfg, simulate=fake_simulate, progress=False)
     cut = db.query("SELECT chunk, reason, category FROM cutouts")
     assert set(cut.loc[cut.reason != "transient", "chunk"]) == {0}
@@ -143,9 +145,9 @@ def test_false_positive_cutouts_come_from_the_sampled_chunks(tmp_path, models):
     assert (cut.reason == "transient").sum() == (cut.category == "sn_host").sum() > 0
 
 
-def test_rerunning_a_night_replaces_it(tmp_path, models):
+def test_rerunning_a_night_replaces_it(make_db, models):
     cfg = small_cfg()
-    db = CandidateDB(tmp_path / "c.sqlite")
+    db = make_db()
     run_deployment(models, db, cfg, simulate=fake_simulate, progress=False)
     before = table(db, "candidates", "candidate_id")
     summary = table(db, "night_summary", "night, chunk, category, pass_current, pass_vat")
@@ -164,9 +166,9 @@ class Interrupt(RuntimeError):
     pass
 
 
-def test_interrupted_week_resumes_to_the_same_database(tmp_path, models):
+def test_interrupted_week_resumes_to_the_same_database(make_db, models):
     cfg = small_cfg()
-    ref = CandidateDB(tmp_path / "ref.sqlite")
+    ref = make_db()
     run_deployment(models, ref, cfg, simulate=fake_simulate, progress=False)
 
     calls = []
@@ -177,7 +179,7 @@ def test_interrupted_week_resumes_to_the_same_database(tmp_path, models):
             raise Interrupt("killed")
         return fake_simulate(n, **kw)
 
-    db = CandidateDB(tmp_path / "c.sqlite")
+    db = make_db()
     with pytest.raises(Interrupt):
         run_deployment(models, db, cfg, simulate=dying_simulate, progress=False)
     assert db.committed_nights() == [0]
@@ -197,8 +199,8 @@ def test_interrupted_week_resumes_to_the_same_database(tmp_path, models):
         np.testing.assert_array_equal(hist[key][0], hist_ref[key][0])
 
 
-def test_resume_refuses_another_run(tmp_path, models):
-    db = CandidateDB(tmp_path / "c.sqlite")
+def test_resume_refuses_another_run(make_db, models):
+    db = make_db()
     run_deployment(models, db, small_cfg(n_nights=1), simulate=fake_simulate, progress=False)
     with pytest.raises(ValueError, match="seed"):
         run_deployment(models, db, small_cfg(seed=4), simulate=fake_simulate, progress=False)
@@ -206,6 +208,16 @@ def test_resume_refuses_another_run(tmp_path, models):
         run_deployment(models, db, small_cfg(seed=4), simulate=fake_simulate, progress=False,
                        replace=True, nights=[0])  # fmt: skip
     assert db.committed_nights() == [0]  # nothing deleted
+
+
+def test_run_deployment_takes_a_url(make_url, models):
+    url = make_url()
+    cfg = small_cfg(n_nights=1)
+    out = run_deployment(models, url, cfg, simulate=fake_simulate, progress=False)
+    assert out["nights_run"] == [0]
+    with CandidateDB(url) as db:  # the call closed its connection; the night is committed
+        assert db.committed_nights() == [0]
+        assert db.query("SELECT SUM(n) AS n FROM night_summary")["n"].item() == 150
 
 
 def test_real_simulator_stream(tmp_path, models):

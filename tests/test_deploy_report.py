@@ -1,4 +1,5 @@
-"""Tests of rbcore.deploy.report on a hand-made candidate database with known counts."""
+"""Tests of rbcore.deploy.report on a hand-made candidate database with known counts, on SQLite
+and on PostgreSQL (the `make_db` fixture of conftest.py)."""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +7,7 @@ import pytest
 
 from rbcore.deploy import HIST_EDGES, DeployConfig
 from rbcore.deploy import report as rep
-from rbcore.deploy.db import CANDIDATE_COLUMNS, CandidateDB
+from rbcore.deploy.db import CANDIDATE_COLUMNS
 
 NB = len(HIST_EDGES) - 1
 CFG = DeployConfig(n_nights=2, candidates_per_night=111, threshold=0.8)
@@ -35,8 +36,8 @@ def _hist(logits, weights):
 
 
 @pytest.fixture()
-def db(tmp_path):
-    db = CandidateDB(tmp_path / "c.sqlite")
+def db(make_db):
+    db = make_db()
     db.check_fingerprint(CFG.fingerprint())
     summary = _summary([
         ("noise", 0, 0, 0, 100, 100.0),

@@ -19,15 +19,21 @@ Tables (all keyed by the integer night index 0..n_nights-1):
     nights(night, n_candidates, weight, n_registered_current, n_registered_vat,
            seconds, committed_at)
 
-The SQL is portable: SQLite (the default, standard library `sqlite3`) and PostgreSQL through
-any DB-API 2.0 connection (e.g. `psycopg.connect(url)`) run the same statements; only the
-placeholder style and the blob type differ, both handled in `CandidateDB.__init__`. (Tested
-here on SQLite only: this machine has no PostgreSQL server or driver.)
+The SQL is portable: SQLite (the default, standard library `sqlite3`) and PostgreSQL (psycopg 3)
+run the same statements over a DB-API 2.0 connection; `connect(url)` opens either from a URL
+("sqlite:///path" or "postgresql://user@host/db"). The dialect differences, all handled in this
+module: the placeholder style (`?` here, `%s` for psycopg), the blob type (BLOB / BYTEA), SQLite's
+PRAGMAs (WAL), the type of SUM over BIGINT (PostgreSQL's NUMERIC is read back as int, as SQLite
+gives it) and reads ending their transaction (PostgreSQL opens one for a SELECT too). Nothing
+here upserts: a night is replaced by deleting its rows and inserting them again in one
+transaction. tests/test_deploy_db.py, test_deploy.py and test_deploy_report.py run against both,
+PostgreSQL on a throwaway server (tests/postgres_server.py).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,18 +87,30 @@ CUTOUT_COLUMNS = (
 
 
 def connect(url) -> object:
-    """A DB-API connection for `url`: "sqlite:///path", a plain file path, or ":memory:".
+    """A DB-API connection for `url`.
 
-    PostgreSQL: pass an open DB-API connection (`psycopg.connect(...)`) to `CandidateDB`
-    instead; this function only opens SQLite (the standard library), so no driver is needed.
+    Args:
+        url: "sqlite:///path" (SQLite; "sqlite:////abs/path" is absolute, as in SQLAlchemy), a
+            plain file path or ":memory:" (SQLite), or "postgresql://user:password@host:port/db"
+            ("postgres://" and "postgresql+psycopg://" too; a unix socket as
+            "postgresql://user@/db?host=/socket/dir"), opened with psycopg 3 as libpq reads it.
+
+    Raises:
+        ValueError: another scheme (the message names it and the accepted ones).
+        ConnectionError: the PostgreSQL server cannot be reached or refuses the login.
     """
     s = str(url)
-    if s.startswith("sqlite:///"):
+    scheme = s.split("://", 1)[0].lower() if "://" in s else ""
+    if scheme in POSTGRES_SCHEMES:
+        return _connect_postgresql("postgresql://" + s.split("://", 1)[1])
+    if scheme == "sqlite":
+        if not s.startswith("sqlite:///") or s == "sqlite:///":
+            raise ValueError(f"database URL {s!r}: expected sqlite:///path (a file path)")
         s = s[len("sqlite:///") :]
-    elif "://" in s:
+    elif scheme:
         raise ValueError(
-            f"database URL {s!r}: only sqlite:///path is opened here; for PostgreSQL pass a "
-            "DB-API connection (psycopg.connect(url)) to CandidateDB"
+            f"database URL {display_url(s)!r}: scheme {scheme!r} is not supported; expected "
+            "sqlite:///path or postgresql://user@host/database"
         )
     if s != ":memory:":
         Path(s).parent.mkdir(parents=True, exist_ok=True)
@@ -100,6 +118,52 @@ def connect(url) -> object:
     conn.execute("PRAGMA journal_mode=WAL")  # readers (the notebook) do not block the writer
     conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a crash of
     # this process (not of the OS), ample for a rebuildable run
+    return conn
+
+
+# URL schemes opened with psycopg ("postgresql+psycopg" is SQLAlchemy's spelling of the same).
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+
+
+def display_url(url) -> str:
+    """`url` with its password replaced by ***, for messages and notebook output."""
+    s = str(url)
+    if "://" not in s:
+        return s
+    scheme, rest = s.split("://", 1)
+    netloc, sep, tail = rest.partition("/")
+    if "@" in netloc:
+        user, host = netloc.rsplit("@", 1)
+        if ":" in user:
+            user = user.split(":", 1)[0] + ":***"
+        netloc = f"{user}@{host}"
+    tail = re.sub(r"(?i)(password=)[^&]*", r"\1***", tail)
+    return f"{scheme}://{netloc}{sep}{tail}"
+
+
+def _connect_postgresql(url: str):
+    """A psycopg 3 connection (not autocommit: `CandidateDB` commits) for a libpq URL."""
+    try:
+        import psycopg
+        from psycopg.types.numeric import NumericLoader
+    except ImportError as err:  # a dependency of rbcore: only a broken install lacks it
+        raise ImportError("PostgreSQL URLs need psycopg 3: pip install 'psycopg[binary]'") from err
+
+    class _IntegralNumericLoader(NumericLoader):
+        """NUMERIC as int when integral (SUM of a BIGINT column), else float: the types SQLite
+        returns, so reports need not know the backend (psycopg's default is Decimal)."""
+
+        def load(self, data):
+            d = super().load(data)
+            if d.is_finite() and d == d.to_integral_value():
+                return int(d)
+            return float(d)
+
+    try:
+        conn = psycopg.connect(url, connect_timeout=60)
+    except psycopg.OperationalError as err:
+        raise ConnectionError(f"candidate database {display_url(url)}: {err}".strip()) from err
+    conn.adapters.register_loader("numeric", _IntegralNumericLoader)
     return conn
 
 
@@ -111,13 +175,14 @@ class CandidateDB:
     """The candidate database over one DB-API 2.0 connection.
 
     Args:
-        url_or_conn: "sqlite:///path", a path, ":memory:", or an open DB-API connection
-            (sqlite3 or psycopg for PostgreSQL: the SQL is the same).
+        url_or_conn: "sqlite:///path", a path, ":memory:", "postgresql://..." (see `connect`),
+            or an open DB-API connection (sqlite3, or psycopg 3 not in autocommit mode).
 
     Notes:
         Placeholders are written `?` everywhere and translated here to the driver's
         paramstyle ("qmark" for sqlite3, "format"/"pyformat" `%s` for psycopg): the one place
-        that knows about the dialect, with the blob type (BLOB / BYTEA).
+        that knows about the dialect, with the blob type (BLOB / BYTEA). A connection opened
+        here from a URL is closed by `close()` (or leaving a `with` block).
     """
 
     def __init__(self, url_or_conn):
@@ -126,12 +191,25 @@ class CandidateDB:
         else:
             self.conn = url_or_conn
         self.is_sqlite = isinstance(self.conn, sqlite3.Connection)
+        if not self.is_sqlite and getattr(self.conn, "autocommit", False) is True:
+            raise ValueError(
+                "CandidateDB needs a connection with autocommit off: a chunk's rows must commit "
+                "together (psycopg.connect(url) without autocommit=True)"
+            )
         module = sqlite3 if self.is_sqlite else __import__(type(self.conn).__module__.split(".")[0])
+        self.driver = module  # its IntegrityError etc. (DB-API module attributes)
         self.paramstyle = getattr(module, "paramstyle", "qmark")
         self.blob_type = "BLOB" if self.is_sqlite else "BYTEA"
+        self._in_transaction = False
         with self.transaction() as cur:
             for stmt in SCHEMA:
                 cur.execute(stmt.format(blob=self.blob_type))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def sql(self, statement: str) -> str:
         """`statement` with `?` placeholders in the driver's paramstyle."""
@@ -145,6 +223,7 @@ class CandidateDB:
     def transaction(self):
         """A cursor whose statements commit together, or roll back on any exception."""
         cur = self.conn.cursor()
+        self._in_transaction = True
         try:
             yield cur
             self.conn.commit()
@@ -152,17 +231,49 @@ class CandidateDB:
             self.conn.rollback()
             raise
         finally:
+            self._in_transaction = False
             cur.close()
 
     def query(self, statement: str, params=()) -> pd.DataFrame:
-        """Rows of a SELECT as a DataFrame (placeholders `?`)."""
+        """Rows of a SELECT as a DataFrame (placeholders `?`).
+
+        Outside `transaction()` the read ends its own transaction (PostgreSQL opens one for a
+        SELECT too: left open it would hold a snapshot, and a failed read would abort every
+        later statement of the connection).
+        """
         cur = self.conn.cursor()
         try:
-            cur.execute(self.sql(statement), tuple(params))
+            if params:
+                cur.execute(self.sql(statement), tuple(params))
+            else:  # no parameters: psycopg then leaves a literal % alone
+                cur.execute(statement)
             cols = [d[0] for d in cur.description]
-            return pd.DataFrame(cur.fetchall(), columns=cols)
+            rows = cur.fetchall()
+            if not self._in_transaction:
+                self.conn.commit()
+            return pd.DataFrame(rows, columns=cols)
+        except BaseException:
+            if not self._in_transaction:
+                self.conn.rollback()
+            raise
         finally:
             cur.close()
+
+    def tables(self) -> set[str]:
+        """Names of the tables (of the current schema for PostgreSQL)."""
+        if self.is_sqlite:
+            return set(self.query("SELECT name FROM sqlite_master WHERE type = 'table'")["name"])
+        q = ("SELECT table_name AS name FROM information_schema.tables "
+             "WHERE table_schema = current_schema()")  # fmt: skip
+        return set(self.query(q)["name"])
+
+    def columns(self, table: str) -> list[str]:
+        """Column names of `table`, in order."""
+        if self.is_sqlite:
+            return self.query(f"PRAGMA table_info({table})")["name"].tolist()
+        q = ("SELECT column_name AS name FROM information_schema.columns WHERE table_schema = "
+             "current_schema() AND table_name = ? ORDER BY ordinal_position")  # fmt: skip
+        return self.query(q, (table,))["name"].tolist()
 
     def close(self) -> None:
         self.conn.close()

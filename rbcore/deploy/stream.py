@@ -214,7 +214,7 @@ def _cutout_selection(cfg, night, chunk, table, truth) -> np.ndarray:
 
 def run_deployment(
     models: dict,
-    db: CandidateDB,
+    db: CandidateDB | str | Path,
     cfg: DeployConfig,
     *,
     simulate=None,
@@ -228,7 +228,8 @@ def run_deployment(
 
     Args:
         models: {"current": RBCNN, "vat": RBCNN}.
-        db: the candidate database.
+        db: the candidate database, or its URL ("sqlite:///path", "postgresql://...", see
+            `rbcore.deploy.db.connect`), opened for this call and closed after it.
         cfg: sizes and thresholds.
         simulate: the simulator, `simulate_candidates(n, kind="stream", seed=..., night=...,
             boost=..., config=..., n_threads=...)` (default `rbcore.simulation`'s).
@@ -243,6 +244,11 @@ def run_deployment(
         simulation_per_s, scoring_per_s (candidates/s, both models), scoring_per_s_per_model
         (model evaluations/s), total_per_s, nights_run, nights_skipped.
     """
+    if isinstance(db, str | Path):
+        with CandidateDB(db) as opened:
+            return run_deployment(models, opened, cfg, simulate=simulate,
+                                  survey_config=survey_config, version=version, replace=replace,
+                                  nights=nights, progress=progress)  # fmt: skip
     if set(models) != set(MODEL_NAMES):
         raise ValueError(f"models must be {MODEL_NAMES}, got {sorted(models)}")
     nights = list(range(cfg.n_nights)) if nights is None else [int(j) for j in nights]
