@@ -3,7 +3,7 @@
 scikit-learn supplies what it has (confusion matrix, precision/recall/F1, ROC curve, AUC);
 this module adds what it lacks: the false-positive rate at a fixed true-positive rate (the
 talk's "FPR@TPR=0.9"), the threshold that lets through a given number of candidates (a
-nightly budget), and bootstrap intervals.
+nightly budget), bootstrap intervals, and the exact binomial interval of a rate.
 
 Conventions: `labels` are 0 (bogus) / 1 (real); `scores` are any monotone score (logit or
 probability); a sample is called real when `score >= threshold`. Argument order follows
@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy import stats
 from sklearn import metrics as skm
 
 
@@ -176,6 +177,31 @@ def bootstrap_interval(
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
     return float(lo), float(hi)
+
+
+def binomial_interval(k, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Clopper-Pearson (exact) interval of a binomial proportion k/n; NaN where n == 0.
+
+    Args:
+        k: successes (int or int array), 0 <= k <= n.
+        n: trials, same shape.
+        level: two-sided coverage (0.95; 0.6827 draws 1-sigma error bars).
+
+    Returns:
+        (lo, hi) float64 arrays; lo = 0 where k = 0, hi = 1 where k = n.
+
+    Notes:
+        The interval from the beta distribution (Clopper & Pearson 1934, Biometrika 26, 404).
+    """
+    k, n = np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    if np.any(k < 0) or np.any(k > n):
+        raise ValueError("binomial_interval needs 0 <= k <= n")
+    a = (1.0 - level) / 2.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo = np.where(k > 0, stats.beta.ppf(a, k, n - k + 1), 0.0)
+        hi = np.where(k < n, stats.beta.ppf(1 - a, k + 1, n - k), 1.0)
+    empty = n == 0
+    return np.where(empty, np.nan, lo), np.where(empty, np.nan, hi)
 
 
 def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

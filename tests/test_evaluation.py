@@ -1,4 +1,5 @@
-"""Tests of rbcore.evaluation: bootstrap table, binned rates, calibration, metrics.json."""
+"""Tests of rbcore.evaluation (table, completeness, calibration): bootstrap table,
+metrics.json, binned rates, calibration, cached scoring."""
 
 import json
 import warnings
@@ -9,7 +10,7 @@ import pytest
 from sklearn import metrics as skm
 
 from rbcore import evaluation as ev
-from rbcore.metrics import classification_summary
+from rbcore.metrics import binomial_interval, classification_summary
 
 
 def _scores(seed=0, n_real=60, n_bogus=2000, ties=False):
@@ -21,7 +22,7 @@ def _scores(seed=0, n_real=60, n_bogus=2000, ties=False):
     return labels, logits
 
 
-# --- the talk's table ------------------------------------------------------------------------
+# --- the talk's table (table.py) --------------------------------------------------------------
 
 
 @pytest.mark.parametrize("ties", [False, True])
@@ -133,19 +134,19 @@ def test_read_metrics_missing_or_damaged(tmp_path):
         ev.read_metrics(tmp_path / "metrics.json")
 
 
-# --- binned rates --------------------------------------------------------------------------
+# --- binned rates (completeness.py) -----------------------------------------------------------
 
 
 def test_binomial_interval_contains_estimate_and_matches_known_values():
     k, n = np.array([0, 3, 10, 0]), np.array([10, 10, 10, 0])
-    lo, hi = ev.binomial_interval(k, n)
+    lo, hi = binomial_interval(k, n)  # the 95 % interval of completeness.rate_frame
     assert lo[0] == 0.0 and hi[2] == 1.0
     assert np.isnan(lo[3]) and np.isnan(hi[3])
     assert lo[1] < 0.3 < hi[1]
     # Clopper-Pearson for 0/10: upper = 1 - 0.025**(1/10).
     assert hi[0] == pytest.approx(1 - 0.025 ** (1 / 10))
     with pytest.raises(ValueError, match="0 <= k <= n"):
-        ev.binomial_interval(5, 3)
+        binomial_interval(5, 3)
 
 
 def test_binned_rate_against_direct_counts():
@@ -233,7 +234,7 @@ def test_truth_sections_need_truth_columns():
         ev.fpr_by_category(params.iloc[:10], labels, logits)
 
 
-# --- calibration --------------------------------------------------------------------------
+# --- calibration (calibration.py) -------------------------------------------------------------
 
 
 @pytest.mark.parametrize("true_t", [0.5, 1.0, 3.0])
@@ -296,7 +297,7 @@ def test_nll_and_brier_match_sklearn():
         assert ev.nll([1, 0], [-1000.0, 1000.0]) == pytest.approx(1000.0)
 
 
-# --- cached scoring and figures ----------------------------------------------------------------
+# --- cached scoring (table.py) ----------------------------------------------------------------
 
 
 def test_cached_logits_computes_once_and_invalidates(tmp_path, monkeypatch):
@@ -323,41 +324,6 @@ def test_cached_logits_computes_once_and_invalidates(tmp_path, monkeypatch):
     np.testing.assert_array_equal(again["vat"], first["vat"])
     with pytest.raises(AssertionError, match="cache is valid"):  # other data: recomputed
         ev.cached_logits(cache, dirs, images, fingerprint={"a": 2})
-
-
-def test_evaluation_figures_draw():
-    from rbcore import metrics
-    from rbcore import plotting as P
-
-    params, labels, logits = _params()
-    L = {"Current model": logits, "VAT": logits * 1.5}
-    bins = np.arange(15.0, 20.01, 1.0)
-    figs = [
-        P.output_distributions(L, labels),
-        P.confusion_matrices({k: metrics.confusion_matrix(labels, v, 0.0) for k, v in L.items()}),
-        P.roc_curves({k: metrics.roc_curve(labels, v)[:2] for k, v in L.items()}),
-        P.pr_curves({k: metrics.precision_recall_curve(labels, v)[:2] for k, v in L.items()}),
-        P.completeness_curves(
-            {k: ev.completeness_vs(params, labels, v, "mag", bins)[0] for k, v in L.items()},
-            xlabel="mag",
-        ),
-        P.fpr_by_category_plot({k: ev.fpr_by_category(params, labels, v) for k, v in L.items()}),
-        P.reliability_diagram(
-            {k: ev.reliability_table(labels, ev.sigmoid(v)) for k, v in L.items()}
-        ),
-    ]
-    n_axes = [len(f.axes) for f in figs]
-    assert n_axes[:4] == [2, 2, 2, 1] and n_axes[4] == 2 and n_axes[6] == 2
-    # Confusion-matrix panels carry count and rate, as the talk shows them.
-    texts = [t.get_text() for t in figs[1].axes[0].texts]
-    tn = int(np.sum((labels == 0) & (logits < 0)))
-    assert any(f"({tn:,})" in t for t in texts)
-    with pytest.raises(ValueError, match="2x2"):
-        P.confusion_matrices({"x": np.zeros((3, 3))})
-    # Magnitudes bright to faint in every panel (shared x axis inverted exactly once).
-    tab = ev.completeness_vs(params, labels, logits, "mag", bins)[0]
-    fig = P.completeness_curves({"m": tab}, xlabel="mag", invert_x=True)
-    assert all(ax.xaxis_inverted() for ax in fig.axes)
 
 
 def test_prior_shift_recalibrates_to_new_prevalence():

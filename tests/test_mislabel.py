@@ -1,4 +1,5 @@
-"""Tests of rbcore.mislabel: folds, flagging, metrics, ledger, resume, toy end-to-end.
+"""Tests of rbcore.mislabel.folds, .flags and .ledger: folds, scoring and resume, flagging,
+detection metrics, the ledger, toy end-to-end.
 
 The model-training step is injected; here it is a nearest-centroid classifier on
 flattened pixels (seconds, not minutes), so these tests never train the CNN.
@@ -56,7 +57,7 @@ def toy_data(n=1200, n_det=12, flip=0.04, seed=0, dim=30, shift=1.0):
     return x, params
 
 
-# ----------------------------------------------------------------------------- folds
+# ----------------------------------------------------------------------------- folds (folds.py)
 
 
 def test_detector_folds_properties():
@@ -97,7 +98,7 @@ def test_fold_errors():
         ml.assign_folds(5, groups=[0], by="night")
 
 
-# ----------------------------------------------------------------------------- scoring
+# -------------------------------------------------------------------------- scoring (folds.py)
 
 
 def test_every_sample_scored_once_by_a_model_that_did_not_see_it():
@@ -177,7 +178,7 @@ def test_bad_predict_fn_is_an_error():
         ml.out_of_fold_logits(folds, bad)
 
 
-# ----------------------------------------------------------------------------- flagging
+# ------------------------------------------------------------------------- flagging (flags.py)
 
 
 def test_flagging_rule():
@@ -228,7 +229,7 @@ def test_detection_metrics_against_sklearn():
     assert empty["precision"] is None and empty["recall"] is None
 
 
-# ----------------------------------------------------------------------------- ledger
+# -------------------------------------------------------------------------- ledger (ledger.py)
 
 
 def _pipeline(x, p, run_dir, n_folds=5):
@@ -346,7 +347,7 @@ def test_profile_settings():
 
 def test_subset_view_indexes_like_the_array():
     x = np.arange(10 * 2 * 2 * 3, dtype=np.float32).reshape(10, 2, 2, 3)
-    sub = ml.ledger._Subset(x, np.array([7, 2, 5, 9]))
+    sub = ml.folds._Subset(x, np.array([7, 2, 5, 9]))
     assert len(sub) == 4 and sub.shape == (4, 2, 2, 3)
     np.testing.assert_array_equal(sub[np.array([3, 0, 1])], x[[9, 7, 2]])
 

@@ -7,20 +7,22 @@ import pandas as pd
 import pytest
 
 from rbcore import mislabel as ml
+from rbcore.metrics import binomial_interval
 from rbcore.mislabel import review as mr
 
 # ----------------------------------------------------------------------------- inspection
 
 
 def test_binomial_interval_matches_scipy_and_covers():
-    lo, hi = mr.binomial_interval([0, 3, 10], [10, 10, 10], level=0.95)
+    """The one interval (rbcore.metrics) at the levels review uses."""
+    lo, hi = binomial_interval([0, 3, 10], [10, 10, 10], level=0.95)
     assert lo[0] == 0 and hi[2] == 1
     assert lo[1] < 0.3 < hi[1]
     from scipy.stats import binomtest
 
     ci = binomtest(3, 10).proportion_ci(0.95, method="exact")
     assert lo[1] == pytest.approx(ci.low) and hi[1] == pytest.approx(ci.high)
-    assert np.isnan(mr.binomial_interval([0], [0])[0][0])
+    assert np.isnan(binomial_interval([0], [0], level=0.6827)[0][0])
 
 
 def test_inspection_table_and_class_rates():

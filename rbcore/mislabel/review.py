@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from rbcore.mislabel.ledger import wrong_side_margin
+from rbcore.metrics import binomial_interval
+from rbcore.mislabel.flags import wrong_side_margin
 
 __all__ = [
-    "binomial_interval",
     "logit_bin_edges",
     "inspection_table",
     "estimated_class_rates",
@@ -26,25 +26,6 @@ __all__ = [
     "detection_curves",
     "gallery_rows",
 ]
-
-
-def binomial_interval(k, n, level: float = 0.6827) -> tuple[np.ndarray, np.ndarray]:
-    """Clopper-Pearson interval of a binomial fraction k/n (arrays; NaN where n = 0).
-
-    Notes:
-        Exact interval from the beta distribution (Clopper & Pearson 1934); default level
-        0.6827 draws 1-sigma error bars.
-    """
-    from scipy.stats import beta
-
-    k = np.asarray(k, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
-    a = (1.0 - level) / 2.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lo = np.where(k > 0, beta.ppf(a, k, n - k + 1), 0.0)
-        hi = np.where(k < n, beta.ppf(1.0 - a, k + 1, n - k), 1.0)
-    empty = n <= 0
-    return np.where(empty, np.nan, lo), np.where(empty, np.nan, hi)
 
 
 def logit_bin_edges(limit: float = 10.0, width: float = 2.0) -> np.ndarray:
@@ -123,7 +104,7 @@ def inspection_table(
     with np.errstate(invalid="ignore", divide="ignore"):
         t["est"] = t["n_found"] / t["n_inspected"].where(t["n_inspected"] > 0)
         t["true_frac"] = t["n_wrong"] / t["n"].where(t["n"] > 0)
-    t["est_lo"], t["est_hi"] = binomial_interval(t["n_found"], t["n_inspected"], level)
+    t["est_lo"], t["est_hi"] = binomial_interval(t["n_found"], t["n_inspected"], level=level)
     return t
 
 
@@ -197,7 +178,7 @@ def recall_by_group(flags: dict, label_is_wrong, groups, *, level: float = 0.682
             rows.append(dict(method=m, group=g, n_wrong=int(sel.sum()), n_found=int(f[sel].sum())))
     t = pd.DataFrame(rows, columns=["method", "group", "n_wrong", "n_found"])
     t["recall"] = t["n_found"] / t["n_wrong"]
-    t["lo"], t["hi"] = binomial_interval(t["n_found"], t["n_wrong"], level)
+    t["lo"], t["hi"] = binomial_interval(t["n_found"], t["n_wrong"], level=level)
     return t
 
 
