@@ -303,7 +303,7 @@ def test_nll_and_brier_match_sklearn():
 def test_cached_logits_computes_once_and_invalidates(tmp_path, monkeypatch):
     from flax import nnx
 
-    from rbcore import train
+    from rbcore import inference
     from rbcore.checkpoint import save_model
     from rbcore.model import RBCNN
 
@@ -319,7 +319,7 @@ def test_cached_logits_computes_once_and_invalidates(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("predict_logits called although the cache is valid")
 
-    monkeypatch.setattr(train, "predict_logits", fail)
+    monkeypatch.setattr(inference, "predict_logits", fail)
     again = ev.cached_logits(cache, dirs, images, fingerprint={"a": 1})
     np.testing.assert_array_equal(again["vat"], first["vat"])
     with pytest.raises(AssertionError, match="cache is valid"):  # other data: recomputed

@@ -266,7 +266,7 @@ def cached_logits(
         {name: float32[N] logits}.
     """
     from rbcore.checkpoint import load_model, read_config
-    from rbcore.train import predict_logits
+    from rbcore.inference import predict_logits
 
     key = {
         "n": len(images),

@@ -244,7 +244,8 @@ def cnn_trainer(
     Returns:
         The `TrainFn`; its models are checkpointed (and resumed) in `out_dir`.
     """
-    from rbcore.train import fit, predict_logits
+    from rbcore.inference import predict_logits
+    from rbcore.train import fit
 
     labels = np.asarray(labels, dtype=np.int64)
     if not 0.0 <= val_fraction < 1.0:
