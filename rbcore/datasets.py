@@ -98,7 +98,7 @@ class Subset:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return (len(self), *IMAGE_SHAPE)
+        return (len(self), *tuple(np.shape(self.images[self.index[:1]]))[1:])
 
     def __getitem__(self, idx):
         sel = self.index[np.asarray(idx)]
@@ -443,6 +443,7 @@ def dataset_summary(train: TrainingSet, test: TestSet | None = None) -> dict:
             s["test"]["category"] = {k: int(v) for k, v in q["category"].value_counts().items()}
             s["test"]["n_label_wrong"] = int(q["label_is_wrong"].sum())
     return s
+
 
 def detector_validation_split(
     detector_ids, labels, *, fraction: float = 0.1, seed: int = 0

@@ -23,8 +23,9 @@ PROFILES = {
         "mislabel": dict(n_folds=2, epochs=1),
         # Notebook 03: two models on 3,000 samples in about a minute on two CPU cores.
         "train": dict(epochs=4, batch_size=64, unlabeled_batch_size=64, patience=2),
-        "vat_sweep": dict(sweep_eps=(0.1, 1.0), sweep_alpha=(1.0,), sweep_samples=1_000,
-                          sweep_epochs=1),  # fmt: skip
+        "vat_sweep": dict(
+            sweep_eps=(0.1, 1.0), sweep_alpha=(1.0,), sweep_samples=1_000, sweep_epochs=1
+        ),  # fmt: skip
         # Notebook 04: bootstrap resamples of the talk's table (enough to exercise the code).
         "evaluation": dict(n_boot=200),
         # Notebook 05: a few thousand candidates, < 1 min with compilation.
@@ -45,8 +46,9 @@ PROFILES = {
         "train": dict(epochs=6, batch_size=128, unlabeled_batch_size=128, patience=2),
         # eps around the paper code's 0.1; alpha around Miyato's 1; one epoch on 15,000
         # samples per point of the grid.
-        "vat_sweep": dict(sweep_eps=(0.03, 0.1, 0.3), sweep_alpha=(0.3, 1.0),
-                          sweep_samples=15_000, sweep_epochs=1),  # fmt: skip
+        "vat_sweep": dict(
+            sweep_eps=(0.03, 0.1, 0.3), sweep_alpha=(0.3, 1.0), sweep_samples=15_000, sweep_epochs=1
+        ),  # fmt: skip
         # 1000 resamples give percentile intervals stable to ~1e-3 of their width.
         "evaluation": dict(n_boot=1000),
         # ~1 M candidates in a few minutes on 2 cores; supernovae and variables boosted 300x.
@@ -55,14 +57,19 @@ PROFILES = {
     },
     "paper": {
         # The scale of Takahashi et al. 2022: millions of training samples, a large test set.
-        "survey": dict(n_train=2_000_000, n_detectors=84, n_test_real=1_500,
-                       n_test_bogus=1_050_000),  # fmt: skip
+        "survey": dict(
+            n_train=2_000_000, n_detectors=84, n_test_real=1_500, n_test_bogus=1_050_000
+        ),  # fmt: skip
         # epochs None: the fold models train as long as notebook 03's (early stopping).
         "mislabel": dict(n_folds=5, epochs=None),
         # Millions of samples on a GPU, stopped early on the validation AUC.
         "train": dict(epochs=30, batch_size=128, unlabeled_batch_size=128, patience=5),
-        "vat_sweep": dict(sweep_eps=(0.03, 0.1, 0.3, 1.0), sweep_alpha=(0.3, 1.0, 3.0),
-                          sweep_samples=None, sweep_epochs=3),  # fmt: skip
+        "vat_sweep": dict(
+            sweep_eps=(0.03, 0.1, 0.3, 1.0),
+            sweep_alpha=(0.3, 1.0, 3.0),
+            sweep_samples=None,
+            sweep_epochs=3,
+        ),  # fmt: skip
         "evaluation": dict(n_boot=1000),
         # The talk's full week (57.4 M, DeployConfig's default) at natural rates.
         "deploy": dict(boost=1.0),

@@ -11,7 +11,9 @@ import pytest
 
 from rbcore.datasets import (
     LazyImages,
+    Subset,
     count_nan_pixels,
+    detector_validation_split,
     dihedral_augment,
     dihedral_inverse,
     dihedral_transform,
@@ -245,3 +247,22 @@ def test_summary_and_examples(sim_dir):
         assert 1 <= len(rows) <= 2 and (ts.params["category"].to_numpy()[rows] == cat).all()
     again = examples_per_group(ts.params, "category", 2, seed=1)
     assert all(np.array_equal(picks[k], again[k]) for k in picks)
+
+
+def test_detector_validation_split():
+    det = np.repeat(np.arange(10), 50)
+    labels = np.tile([0, 1], 250)
+    tr, va = detector_validation_split(det, labels, fraction=0.2, seed=3)
+    assert np.array_equal(np.sort(np.concatenate([tr, va])), np.arange(500))
+    assert not set(det[tr]) & set(det[va]) and len(va) >= 100
+    tr2, va2 = detector_validation_split(det, labels, fraction=0.2, seed=3)
+    assert np.array_equal(va, va2)
+    with pytest.raises(ValueError, match="one class"):
+        detector_validation_split(det, (det == 0).astype(int), fraction=0.3, seed=0)
+
+
+def test_subset_view_indexes_like_the_array():
+    x = np.arange(10 * 2 * 2 * 3, dtype=np.float32).reshape(10, 2, 2, 3)
+    sub = Subset(x, np.array([7, 2, 5, 9]))
+    assert len(sub) == 4 and sub.shape == (4, 2, 2, 3)
+    np.testing.assert_array_equal(sub[np.array([3, 0, 1])], x[[9, 7, 2]])

@@ -1,4 +1,4 @@
-"""Tests of rbcore.deploy: the scorer, the chunk rows, the streamed week, resume and replace.
+"""Tests of rbcore.deploy.stream: the chunk rows, the streamed week, resume and replace.
 
 Tests taking `make_db` run on SQLite and on PostgreSQL (conftest.py)."""
 
@@ -8,10 +8,12 @@ import pytest
 from flax import nnx
 
 from rbcore import deploy
-from rbcore.deploy import DeployConfig, Scorer, chunk_rows, run_deployment
+from rbcore.deploy import DeployConfig, chunk_rows, run_deployment
 from rbcore.deploy.db import CandidateDB
+from rbcore.inference import Scorer, sigmoid
 from rbcore.model import RBCNN
 from rbcore.preprocess import normalize
+from rbcore.profiles import PROFILES
 
 CATS = np.array(["star_residual", "noise", "mask_ref", "sn_host", "variable_star"], dtype=object)
 
@@ -64,29 +66,13 @@ def table(db, name, order):
     return db.query(f"SELECT * FROM {name} ORDER BY {order}").reset_index(drop=True)
 
 
-def test_scorer_matches_model_and_pads_without_recompiling(models):
-    x = np.random.default_rng(0).normal(size=(70, 29, 29, 3)).astype(np.float32)
-    x[0, :3, :3, 1] = np.nan
-    scorer = Scorer(models, batch_size=32)
-    out = scorer(x)
-    for k, m in models.items():
-        m.eval()
-        ref = np.asarray(m(normalize(x)))
-        np.testing.assert_allclose(out[k], ref, rtol=1e-4, atol=1e-5)
-    before = deploy.stream._forward._cache_size()
-    scorer(x[:5])  # a different length reuses the padded batch shape
-    assert deploy.stream._forward._cache_size() == before
-    with pytest.raises(ValueError, match="29, 29, 3"):
-        scorer(x[:, :28])
-
-
 def test_chunk_rows_flags_summary_and_histograms(models):
     cfg = small_cfg(threshold=0.8)
     images, params = fake_simulate(64, kind="stream", seed=1, night=2, boost=4.0)
     logits = {"current": np.linspace(-3, 3, 64).astype(np.float32),
               "vat": np.linspace(3, -3, 64).astype(np.float32)}  # fmt: skip
     reg, summary, hists, cut = chunk_rows(cfg, 2, 1, images, params, logits, "v")
-    p_cur, p_vat = deploy.sigmoid(logits["current"]), deploy.sigmoid(logits["vat"])
+    p_cur, p_vat = sigmoid(logits["current"]), sigmoid(logits["vat"])
     either = (p_cur >= 0.8) | (p_vat >= 0.8)
     assert len(reg) == either.sum() > 0
     assert reg["candidate_id"].min() == 2 * 10**9 + 64
@@ -117,7 +103,7 @@ def test_week_counts_match_an_independent_rescoring(make_db, models):
             n = min(64, 150 - 64 * k)
             im, par = fake_simulate(n, kind="stream", seed=np.random.SeedSequence([3, j, k]),
                                     night=j, boost=4.0)  # fmt: skip
-            p = {m: deploy.sigmoid(v) for m, v in scorer(im).items()}
+            p = {m: sigmoid(v) for m, v in scorer(im).items()}
             n_reg += int(((p["current"] >= 0.5) | (p["vat"] >= 0.5)).sum())
             w_tr += par["weight"][par.category == "sn_host"].sum()
     assert 0 < n_reg < 450  # the stand-in models register some, not all
@@ -237,6 +223,6 @@ def test_config_validation_and_profiles():
     paper = deploy.profile_config("paper")
     assert paper.n_nights * paper.candidates_per_night == pytest.approx(57.4e6, rel=0.01)
     assert paper.volume_scale == pytest.approx(1.0, rel=1e-6)
-    assert deploy.profile_config("smoke", boost=None).boost == deploy.PROFILES["smoke"]["boost"]
+    assert deploy.profile_config("smoke", boost=None).boost == PROFILES["smoke"]["deploy"]["boost"]
     with pytest.raises(ValueError, match="profile"):
         deploy.profile_config("huge")

@@ -152,7 +152,7 @@ KILLED_WRITER = """
 import os, signal, sys
 sys.path.insert(0, sys.argv[2])
 from test_deploy_db import _chunk
-from rbcore.deploy_db import CandidateDB
+from rbcore.deploy.db import CandidateDB
 
 
 class DieOnCommit:  # the connection, killed (SIGKILL) where the chunk's commit would be

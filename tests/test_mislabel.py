@@ -15,6 +15,7 @@ import pytest
 from sklearn import metrics as skm
 
 from rbcore import mislabel as ml
+from rbcore.profiles import PROFILES
 
 
 def centroid_trainer(x, labels, calls=None):
@@ -336,20 +337,13 @@ def test_memorizing_model_hides_mislabels_in_sample_but_not_out_of_fold():
 
 def test_profile_settings():
     k, cfg = ml.profile_settings("smoke", seed=4)
-    assert k == ml.PROFILES["smoke"]["n_folds"] and cfg.seed == 4 and cfg.alpha == 0.0
-    assert cfg.epochs == ml.PROFILES["smoke"]["epochs"]
+    assert k == PROFILES["smoke"]["mislabel"]["n_folds"] and cfg.seed == 4 and cfg.alpha == 0.0
+    assert cfg.epochs == PROFILES["smoke"]["mislabel"]["epochs"]
     assert cfg.early_stopping_metric == "loss"  # the 0.5 rule needs a calibrated model
     k, cfg = ml.profile_settings("default", n_folds=3, epochs=7)
     assert (k, cfg.epochs) == (3, 7)
     with pytest.raises(ValueError, match="unknown profile"):
         ml.profile_settings("huge")
-
-
-def test_subset_view_indexes_like_the_array():
-    x = np.arange(10 * 2 * 2 * 3, dtype=np.float32).reshape(10, 2, 2, 3)
-    sub = ml.folds._Subset(x, np.array([7, 2, 5, 9]))
-    assert len(sub) == 4 and sub.shape == (4, 2, 2, 3)
-    np.testing.assert_array_equal(sub[np.array([3, 0, 1])], x[[9, 7, 2]])
 
 
 def test_cnn_trainer_trains_and_checkpoints(tmp_path):

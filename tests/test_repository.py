@@ -76,3 +76,62 @@ def test_notebooks_are_numbered():
     names = [p.name for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
     for name in names:
         assert re.match(r"\d\d_[a-z0-9_]+\.ipynb$", name), name
+
+
+# ------------------------------------------------------------------- the package's shape
+PACKAGE = ROOT / "rbcore"
+MAX_MODULE_LINES = 500  # a module a reader takes in one sitting (issue 11)
+MAX_FUNCTION_LINES = {("train/loop.py", "fit"): 80, ("deploy/stream.py", "run_deployment"): 80}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _imports(path: Path, modules: dict) -> set[str]:
+    """rbcore modules `path` imports, at the top or inside functions."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules
+                     else node.module for a in node.names]  # fmt: skip
+        else:
+            continue
+        out.update(n for n in names if n in modules)
+    return out
+
+
+def test_no_import_cycles_between_modules():
+    modules = _modules()
+    graph = {m: _imports(p, modules) - {m} for m, p in modules.items()}
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+
+    def visit(m, path):
+        state[m] = 1
+        for n in sorted(graph[m]):
+            assert state.get(n) != 1, "import cycle: " + " -> ".join([*path, m, n])
+            if n not in state:
+                visit(n, [*path, m])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [])
+
+
+def test_modules_and_long_functions_stay_short():
+    for name, path in _modules().items():
+        n = len(path.read_text().splitlines())
+        assert n <= MAX_MODULE_LINES, f"{path.relative_to(ROOT)}: {n} lines > {MAX_MODULE_LINES}"
+    for (rel, func), limit in MAX_FUNCTION_LINES.items():
+        tree = ast.parse((PACKAGE / rel).read_text())
+        (node,) = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == func]
+        n = node.end_lineno - node.lineno + 1
+        assert n < limit, f"rbcore/{rel}: {func} has {n} lines, limit {limit}"

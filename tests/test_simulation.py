@@ -11,10 +11,8 @@ from rbcore import simulation
 from rbcore.simulation import (
     ALL_CATEGORIES,
     BOGUS_CATEGORIES,
-    PROFILES,
     TALK_FP_CATEGORY,
     SurveyConfig,
-    profile_sizes,
     simulate_candidates,
     write_test_set,
     write_training_set,
@@ -211,12 +209,8 @@ def test_tomoe_reference_switch():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="kind"):
         simulate_candidates(10, kind="nightly", seed=0)
-    with pytest.raises(ValueError, match="profile"):
-        profile_sizes("huge")
     with pytest.raises(ValueError, match="bogus_mix"):
         SurveyConfig(bogus_mix={"aliens": 1.0}).validate()
-    assert set(PROFILES) == {"smoke", "default", "paper"}
-    assert profile_sizes("default")["n_test_bogus"] >= 200_000
 
 
 def test_writers_resume_and_are_deterministic(tmp_path, monkeypatch):

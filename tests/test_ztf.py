@@ -160,7 +160,7 @@ def test_cutouts_already_on_the_grid_load_unchanged(tmp_path):
     src = ztf.load_alerts(_write(tmp_path / "big.npz", n=6))
     path = tmp_path / "small.npz"
     np.savez(path, images=src.images, pixel_scale_arcsec=np.float64(ztf.TOMOE_PIXEL_SCALE),
-             **{k: src.meta[k].to_numpy() for k in ("ids", "drb", "weak_labels")})  # fmt: skip
+             **{k: np.asarray(src.meta[k].to_numpy()).astype(src.meta[k].to_numpy().dtype if k != "ids" else str) for k in ("ids", "drb", "weak_labels")})  # fmt: skip
     small = ztf.load_alerts(path)
     assert not small.resampled_on_load
     np.testing.assert_array_equal(small.images, src.images)  # NaN in the same places too

@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import optimize, special
 
 from rbcore.evaluation.completeness import rate_frame
+from rbcore.inference import sigmoid
 from rbcore.metrics import _check
 
 __all__ = [
@@ -30,11 +31,6 @@ __all__ = [
     "calibration_variants",
     "calibration_summary",
 ]
-
-
-def sigmoid(logits) -> np.ndarray:
-    """Probability of real, float64[N], from logits float[N] (overflow-free)."""
-    return special.expit(np.asarray(logits, dtype=np.float64))
 
 
 def logit(p: float) -> float:

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rbcore.evaluation.calibration import logit, sigmoid
+from rbcore.evaluation.calibration import logit
 from rbcore.files import write_json_atomic
+from rbcore.inference import MODEL_NAMES, sigmoid
 from rbcore.metrics import _check, classification_summary
 
 __all__ = [
@@ -44,7 +45,6 @@ __all__ = [
 #: The talk's table, in its order; also the keys of each model's entry in metrics.json.
 TABLE_METRICS = ("accuracy", "precision", "recall", "f1", "auc", "fpr_at_tpr90")
 #: The models compared in the talk, as named in metrics.json and in run_dir/models/.
-MODEL_NAMES = ("current", "vat")
 #: Target TPR of the talk's "FPR@TPR=0.9".
 TARGET_TPR = 0.9
 # Elements of the (resamples x samples) weight arrays built at once by the bootstrap; bounds

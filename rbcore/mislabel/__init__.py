@@ -18,7 +18,6 @@ from rbcore.mislabel.flags import (
     wrong_side_margin,
 )
 from rbcore.mislabel.folds import (
-    PROFILES,
     TrainFn,
     assign_folds,
     cnn_trainer,
@@ -39,7 +38,6 @@ from rbcore.mislabel.ledger import (
 __all__ = [
     "LEDGER_COLUMNS",
     "METHODS",
-    "PROFILES",
     "TrainFn",
     "assign_folds",
     "build_ledger",

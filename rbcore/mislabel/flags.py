@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rbcore.inference import sigmoid
+
 __all__ = [
     "sigmoid",
     "flag_disagreements",
@@ -24,12 +26,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- flagging
-
-
-def sigmoid(logits) -> np.ndarray:
-    """Probability of "real" from a logit (float64, numerically stable)."""
-    x = np.asarray(logits, dtype=np.float64)
-    return np.exp(-np.logaddexp(0.0, -x))
 
 
 def _check_pair(labels, probs) -> tuple[np.ndarray, np.ndarray]:

@@ -21,13 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
+from rbcore.datasets import Subset
+
 __all__ = [
     "TrainFn",
     "assign_folds",
     "out_of_fold_logits",
     "insample_logits",
     "cnn_trainer",
-    "PROFILES",
     "profile_settings",
 ]
 
@@ -206,28 +207,6 @@ def insample_logits(
     return _score_split("insample", idx, idx, train_fn, run_dir, {**(meta or {}), "fold": -1})
 
 
-class _Subset:
-    """Lazy view `images[index]` that the training loop can index by int arrays."""
-
-    def __init__(self, images, index: np.ndarray):
-        self.images, self.index = images, np.asarray(index, dtype=np.int64)
-
-    def __len__(self) -> int:
-        return int(self.index.size)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (len(self), *tuple(np.shape(self.images[self.index[:1]]))[1:])
-
-    def __getitem__(self, idx):
-        sel = self.index[np.asarray(idx)]
-        order = np.argsort(sel, kind="stable")  # sorted reads are fast on memory maps
-        out = np.asarray(self.images[sel[order]])
-        res = np.empty_like(out)
-        res[order] = out
-        return res
-
-
 def cnn_trainer(
     images, labels, config, *, val_fraction: float = 0.1, progress: bool = False
 ) -> TrainFn:
@@ -257,31 +236,17 @@ def cnn_trainer(
         n_val = int(round(val_fraction * perm.size))
         val, fit_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         model, _ = fit(
-            _Subset(images, fit_idx),
+            Subset(images, fit_idx),
             labels[fit_idx],
-            val_images=_Subset(images, val) if n_val else None,
+            val_images=Subset(images, val) if n_val else None,
             val_labels=labels[val] if n_val else None,
             config=config,
             out_dir=out_dir,
             progress=progress,
         )
-        return lambda idx: predict_logits(model, _Subset(images, idx))
+        return lambda idx: predict_logits(model, Subset(images, idx))
 
     return train_fn
-
-
-# Settings of notebook 02 per profile. It trains n_folds + 1 models (the folds and the
-# in-sample one), so each gets fewer epochs than notebook 03's single model (rbcore.train
-# PROFILES); n_folds 5 is the paper's code. Smoke: 2 folds because the smoke data has 4
-# detectors and CI has ~1 minute. Default: one epoch, so the 6 models on 120k samples fit the
-# ~10 minute budget on 2 CPU cores (measured 9.4 min, CPU shared); two epochs took 18 min and
-# flagged with the same precision (0.063 vs 0.062 against the truth) at a lower recall (0.59 vs
-# 0.66), measured on the default simulated set, seed 0. None = rbcore.train's profile.
-PROFILES = {
-    "smoke": dict(n_folds=2, epochs=1),
-    "default": dict(n_folds=5, epochs=1),
-    "paper": dict(n_folds=5, epochs=None),
-}
 
 
 def profile_settings(profile: str, *, n_folds=None, epochs=None, seed: int = 0):
@@ -289,7 +254,7 @@ def profile_settings(profile: str, *, n_folds=None, epochs=None, seed: int = 0):
 
     Args:
         profile: "smoke", "default" or "paper".
-        n_folds: K; None = the profile's (`PROFILES`).
+        n_folds: K; None = the profile's (`rbcore.profiles`, step "mislabel").
         epochs: epochs per model; None = the profile's.
         seed: training seed.
 
@@ -297,17 +262,14 @@ def profile_settings(profile: str, *, n_folds=None, epochs=None, seed: int = 0):
         (n_folds, config) with config.alpha = 0 (the baseline CNN, no VAT) and early stopping
         on the validation loss.
     """
+    from rbcore.profiles import settings
     from rbcore.train import profile_config
 
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
-    p = PROFILES[profile]
-    k = int(n_folds if n_folds is not None else p["n_folds"])
-    e = epochs if epochs is not None else p["epochs"]
+    p = settings(profile, "mislabel", n_folds=n_folds, epochs=epochs)
     # Select the epoch by validation loss, not AUC: the disagreement rule thresholds the
     # probability, so calibration matters, and AUC ignores it (an epoch-1 model with AUC 1.0
-    # may still call everything bogus at p = 0.5). Our choice.
-    overrides = {"seed": int(seed), "alpha": 0.0, "early_stopping_metric": "loss"}
-    if e is not None:
-        overrides["epochs"] = int(e)
-    return k, profile_config(profile, **overrides)
+    # may still call everything bogus at p = 0.5). Our choice. epochs None: notebook 03's.
+    config = profile_config(
+        profile, seed=int(seed), alpha=0.0, early_stopping_metric="loss", epochs=p["epochs"]
+    )
+    return int(p["n_folds"]), config

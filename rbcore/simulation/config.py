@@ -209,9 +209,7 @@ class SurveyConfig:
         if unknown:
             raise ValueError(f"unknown SurveyConfig fields {sorted(unknown)}")
         defaults = cls()
-        kw = {
-            k: tuple(v) if isinstance(getattr(defaults, k), tuple) else v for k, v in d.items()
-        }
+        kw = {k: tuple(v) if isinstance(getattr(defaults, k), tuple) else v for k, v in d.items()}
         return cls(**kw)
 
     def validate(self) -> None:

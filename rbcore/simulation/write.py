@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from rbcore.files import write_json_atomic
-
 from rbcore.simulation.config import SurveyConfig
 from rbcore.simulation.survey import simulate_candidates
 

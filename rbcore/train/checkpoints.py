@@ -65,9 +65,7 @@ def resume(out_dir, config: TrainConfig, opt_state_template):
         return None
     meta = read_config(last)
     stored = {
-        k: v
-        for k, v in meta["extra"].get("train_config", {}).items()
-        if k not in RESUMABLE_FIELDS
+        k: v for k, v in meta["extra"].get("train_config", {}).items() if k not in RESUMABLE_FIELDS
     }
     if stored != {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_FIELDS}:
         raise ValueError(

@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rbcore.files import write_json_atomic
 from rbcore.datasets import Subset, detector_validation_split
+from rbcore.files import write_json_atomic
 from rbcore.inference import MODEL_NAMES, predict_logits
 from rbcore.profiles import settings
 from rbcore.train.config import TrainConfig
 from rbcore.train.loop import fit
+
 
 def labeled_mask_from_ledger(ledger_path, params: pd.DataFrame) -> tuple[np.ndarray, dict]:
     """The labeled mask of the VAT model: False for the samples notebook 02 flagged.

@@ -59,17 +59,6 @@ def _check_inputs(images, labels, labeled_mask, val_images, val_labels, config):
     return labels.astype(np.int32), mask, val_labels
 
 
-def _validate(graphdef, params, rest, images, labels, config, placement) -> dict:
-    from sklearn.metrics import roc_auc_score
-
-    logits = _predict(
-        graphdef, nnx.merge_state(params, rest), images, config.eval_batch_size, placement
-    )
-    z = logits.astype(np.float64)
-    bce = np.mean(np.logaddexp(0.0, z) - labels * z)  # -log sigmoid(z) for y=1, -log(1-s) y=0
-    return {"val_loss": float(bce), "val_auc": float(roc_auc_score(labels, z))}
-
-
 def _epoch_indices(config: TrainConfig, epoch: int, lab_idx, unl_idx):
     """Index arrays of the epoch's batches: labeled [S, B] and unlabeled [S, U] (or None)."""
     rng = np.random.default_rng([config.seed, epoch])

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from rbcore.checkpoint import load_model
-from rbcore.train import TrainConfig, predict_logits
+from rbcore.inference import predict_logits
+from rbcore.train import TrainConfig
 from rbcore.train import experiment as vt
 
 
