@@ -42,7 +42,7 @@ class InputError(ValueError):
 
 def _open_input(path: Path, params_path: Path | None) -> tuple[np.ndarray, pd.DataFrame | None]:
     """(images float32[N, 29, 29, 3] (memory-mapped for .npy), id table or None)."""
-    if path.is_dir() or glob.has_magic(str(path)) or path.suffix.lower() in (".avro", ".parquet"):
+    if _is_packets(path):
         if params_path is not None:
             raise InputError("--params does not apply to ZTF alert packets (they carry their ids)")
         return _open_packets(str(path))
@@ -79,6 +79,25 @@ def _open_input(path: Path, params_path: Path | None) -> tuple[np.ndarray, pd.Da
                 f"{params_path}: {len(table)} rows for {len(images)} triplets in {path}"
             )
     return images, table
+
+
+def _is_packets(path: Path) -> bool:
+    """Whether --input names ZTF alert packets (a folder, a glob, an .avro or .parquet file)."""
+    return (
+        path.is_dir() or glob.has_magic(str(path)) or path.suffix.lower() in (".avro", ".parquet")
+    )
+
+
+def _input_files(path: Path) -> list[Path]:
+    """The files --input names (none if it names nothing: `_open_input` says why)."""
+    if not _is_packets(path):
+        return [path.resolve()]
+    from rbcore.ztf_packets import find_packet_files
+
+    try:
+        return find_packet_files(str(path))
+    except (FileNotFoundError, ValueError):
+        return []
 
 
 def _open_packets(spec: str) -> tuple[np.ndarray, pd.DataFrame]:
@@ -137,6 +156,8 @@ def score_file(checkpoint, input_path, output, *, batch_size=1024, params=None, 
     output = Path(output)
     if not output.parent.is_dir():
         raise InputError(f"{output.parent}: output directory does not exist")
+    if output.resolve() in _input_files(Path(input_path)):
+        raise InputError(f"{output}: the output would replace an input file")
     images, table = _open_input(Path(input_path), Path(params) if params else None)
     try:
         model, _ = load_model(checkpoint)

@@ -6,6 +6,7 @@ ZTF alert schema the reader uses; cutouts are gzip-compressed FITS made with ast
 
 import gzip
 import io
+from pathlib import Path
 
 import fastavro
 import numpy as np
@@ -323,3 +324,65 @@ def test_score_command_on_avro_packets(tmp_path, capsys):
     assert cli_main([*argv, str(tmp_path / "in")]) == 0
     assert cli_main([*argv, str(tmp_path / "in"), "--params", str(tmp_path / "p.csv")]) == 2
     assert cli_main([*argv, str(tmp_path / "nothing")]) == 2
+    before = (tmp_path / "in" / "b.avro").read_bytes()
+    argv[argv.index("--output") + 1] = str(tmp_path / "in" / "b.avro")
+    assert cli_main([*argv, str(tmp_path / "in")]) == 2
+    assert "would replace an input" in capsys.readouterr().err
+    assert (tmp_path / "in" / "b.avro").read_bytes() == before
+
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ztf_alerts"
+DEV = SHARED / "ztf_alerts_dev.npz"
+
+
+def dev_packet(d, i):
+    """The alert `i` of the developer set as ZTF would send it: its stamps as gzipped FITS
+    (a padded chip-edge stamp cut back to what the chip held), its metadata as fields."""
+    ints, texts = ("fid", "programid", "nbad", "ndethist"), ("isdiffpos", "rbversion")
+    c = {k: None if np.isnan(d[k][i]) else float(d[k][i]) for k in _FLOATS + ("jd", "ra", "dec")}
+    c.update({k: int(d[k][i]) for k in ints} | {k: str(d[k][i]) for k in texts})
+    c["drbversion"] = str(d["drbversion"][i]) or None
+    img = d["images"][i]
+    if d["padded"][i]:
+        keep_y, keep_x = ~np.isnan(img).all((1, 2)), ~np.isnan(img).all((0, 2))
+        img = img[keep_y][:, keep_x]
+    diff = str(d["diff_fileName"][i])
+    cut = lambda c_, name: {"fileName": name, "stampData": gz_fits(img[..., c_])}  # noqa: E731
+    return {
+        "schemavsn": str(d["schemavsn"][i]), "objectId": str(d["objectId"][i]),
+        "candid": int(d["ids"][i]), "candidate": c, "cutoutTemplate": cut(0, "ref.fits.gz"),
+        "cutoutScience": cut(1, "sci.fits.gz"), "cutoutDifference": cut(2, diff),
+    }  # fmt: skip
+
+
+@pytest.mark.skipif(not DEV.exists(), reason=f"shared ZTF developer set absent at {DEV}")
+def test_packets_of_the_developer_set_rebuild_it(tmp_path):
+    with np.load(DEV, allow_pickle=False) as z:
+        d = {k: z[k] for k in z.files}
+    sentinel = (np.abs(d["images"]) >= ztf.SENTINEL_ABS).any((1, 2, 3))
+    pick = np.unique(np.concatenate([
+        np.nonzero(d["padded"])[0], np.nonzero(sentinel)[0],
+        np.nonzero(d["isdiffpos"] == "f")[0][:8], np.nonzero(d["weak_labels"] == 1)[0][:8],
+        np.nonzero(np.isnan(d["drb"]))[0][:4], np.arange(0, 750, 75),
+    ]))  # fmt: skip
+    assert d["padded"].any() and sentinel.any() and len(pick) > 25
+    write_avro(tmp_path / "dev.avro", [dev_packet(d, i) for i in pick])
+    out = tmp_path / "rebuilt.npz"
+    assert build_alert_file(tmp_path / "dev.avro", out).n_skipped == 0
+    with np.load(out, allow_pickle=False) as z:
+        got = {k: z[k] for k in z.files}
+    want = d["images"][pick]
+    want = np.where(np.abs(np.nan_to_num(want)) >= ztf.SENTINEL_ABS, np.nan, want)
+    np.testing.assert_array_equal(got["images"], want)  # NaN in the same places
+    assert got["n_sentinel"].sum() == (np.abs(d["images"][pick]) >= ztf.SENTINEL_ABS).sum()
+    for k in ("ids", "objectId", "jd", "fid", "ra", "dec", "magpsf", "sigmapsf", "rb", "drb",
+              "ssdistnr", "ssmagnr", "fwhm", "elong", "nbad", "ndethist", "xpos", "ypos",
+              "isdiffpos", "diff_is_ref_minus_sci", "padded", "weak_labels", "labels",
+              "peer_scores", "diff_fileName", "schemavsn", "rbversion", "drbversion",
+              "channel_order"):  # fmt: skip
+        want_k = d[k] if k == "channel_order" else d[k][pick]
+        np.testing.assert_array_equal(got[k], want_k, err_msg=k)
+        assert got[k].dtype.kind == want_k.dtype.kind, k
+    assert not got["sub_flipped"].any()  # ZTF's own stamps: the source is already positive
+    new = ztf.load_alerts(out)
+    np.testing.assert_array_equal(new.images, ztf.load_alerts(DEV).images[pick])
