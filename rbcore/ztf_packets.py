@@ -325,8 +325,16 @@ def pad_to_stamp(img: np.ndarray, xpos: float, ypos: float, name: str) -> tuple[
         miss = STAMP_SIZE - n
         if miss and not np.isfinite(pos):
             raise PacketError("wrong shape", f"{name}: chip-edge cut and no {axis} to place it")
-        # the stamp spans round(pos) +- 31; it lost its low side when round(pos) - 31 < 1
-        pads.append((miss, 0) if miss and np.rint(pos) - half < 1 else (0, miss))
+        # the stamp spans round(pos) +- 31; it lost its low side when round(pos) - 31 < 1,
+        # then 32 - round(pos) pixels (1 more or less: rounding of a position near .5)
+        low = half + 1 - int(np.rint(pos)) if miss else 0
+        if low > 0 and abs(low - miss) > 1:
+            raise PacketError(
+                "wrong shape",
+                f"{name}: {n} of {STAMP_SIZE} pixels along {axis} = {pos:.1f}; a cut at the "
+                f"chip's low edge keeps {STAMP_SIZE - low}",
+            )
+        pads.append((miss, 0) if low > 0 else (0, miss))
     return np.pad(img, pads, constant_values=np.nan), True
 
 
@@ -340,32 +348,41 @@ def _difference_is_ref_minus_sci(cutout) -> bool | None:
     return None
 
 
+def packet_metadata(rec: dict) -> dict:
+    """The ids and candidate fields of one alert record (see `FLOAT_FIELDS`...).
+
+    Raises:
+        PacketError: no candid/objectId, an unknown `isdiffpos`, a field of the wrong type.
+    """
+    cand = rec.get("candidate")
+    cand = cand if isinstance(cand, dict) else rec  # flat exports: candidate fields on top
+    candid, object_id = rec.get("candid", cand.get("candid")), rec.get("objectId")
+    if candid is None or object_id is None:
+        raise PacketError("missing id", "the packet has no candid or objectId")
+    flag = str(cand.get("isdiffpos") or "").lower()
+    if flag not in POSITIVE + NEGATIVE:
+        raise PacketError("bad isdiffpos", f"isdiffpos {cand.get('isdiffpos')!r}; expected t/f/1/0")
+    meta = {"objectId": str(object_id), "schemavsn": str(rec.get("schemavsn") or "")}
+    key = "candid"
+    try:
+        meta["ids"] = str(int(candid))
+        for key in FLOAT_FIELDS:
+            meta[key] = np.nan if cand.get(key) is None else float(cand[key])
+        for key in INT_FIELDS:
+            meta[key] = MISSING_INT if cand.get(key) is None else int(cand[key])
+    except (TypeError, ValueError) as err:
+        raise PacketError("bad field", f"{key} = {cand.get(key, candid)!r}: {err}") from err
+    meta.update({k: str(cand.get(k) or "") for k in TEXT_FIELDS}, isdiffpos=flag)
+    return meta
+
+
 def packet_to_alert(rec: dict) -> tuple[np.ndarray, dict]:
     """One alert record (Avro/Parquet row) -> (float32[63, 63, 3] stamps, metadata).
 
     Raises:
         PacketError: naming the field and what was expected.
     """
-    cand = rec.get("candidate")
-    cand = cand if isinstance(cand, dict) else rec  # flat exports: candidate fields on top
-    candid = rec.get("candid", cand.get("candid"))
-    object_id = rec.get("objectId")
-    if candid is None or object_id is None:
-        raise PacketError("missing id", "the packet has no candid or objectId")
-    flag = str(cand.get("isdiffpos") or "").lower()
-    if flag not in POSITIVE + NEGATIVE:
-        raise PacketError("bad isdiffpos", f"isdiffpos {cand.get('isdiffpos')!r}; expected t/f/1/0")
-    meta = {"ids": str(int(candid)), "objectId": str(object_id)}
-    meta["schemavsn"] = str(rec.get("schemavsn") or "")
-    for k in FLOAT_FIELDS:
-        v = cand.get(k)
-        meta[k] = np.nan if v is None else float(v)
-    for k in INT_FIELDS:
-        v = cand.get(k)
-        meta[k] = MISSING_INT if v is None else int(v)
-    for k in TEXT_FIELDS:
-        meta[k] = str(cand.get(k) or "")
-    meta["isdiffpos"] = flag
+    meta = packet_metadata(rec)
     stamps, padded = [], False
     for name in CUTOUT_FIELDS:
         img, pad = pad_to_stamp(decode_stamp(rec.get(name), name), meta["xpos"], meta["ypos"], name)
@@ -375,19 +392,19 @@ def packet_to_alert(rec: dict) -> tuple[np.ndarray, dict]:
     with np.errstate(invalid="ignore"):
         sentinel = np.abs(images) >= SENTINEL_ABS  # NaN compares False
     images[sentinel] = np.nan
-    want = flag in NEGATIVE  # the source is positive in ref - sci for a negative subtraction
-    stored = _difference_is_ref_minus_sci(rec.get("cutoutDifference"))
+    want = meta["isdiffpos"] in NEGATIVE  # the source is positive in ref - sci then
+    diff = rec["cutoutDifference"]
+    stored = _difference_is_ref_minus_sci(diff)
     flip = stored is not None and stored != want
     if flip:
         images[..., 2] = -images[..., 2]
-    diff_name = rec["cutoutDifference"]
-    meta["diff_fileName"] = (
-        str(diff_name.get("fileName") or "") if isinstance(diff_name, dict) else ""
+    meta.update(
+        diff_fileName=str(diff.get("fileName") or "") if isinstance(diff, dict) else "",
+        diff_is_ref_minus_sci=want,
+        sub_flipped=flip,
+        padded=padded,
+        n_sentinel=int(sentinel.sum()),
     )
-    meta["diff_is_ref_minus_sci"] = want
-    meta["sub_flipped"] = flip
-    meta["padded"] = padded
-    meta["n_sentinel"] = int(sentinel.sum())
     return images, meta
 
 

@@ -189,7 +189,9 @@ def test_damaged_packets_are_reported_and_counted(tmp_path, capsys):
     small = packet(12, ref=np.zeros((10, 10)), diff=np.zeros((63, 63)))
     missing = packet(13)
     missing["cutoutDifference"] = None
-    write_avro(tmp_path / "mixed.avro", [good[0], bad_gzip, not_fits, good[1], small, missing])
+    misplaced = packet(14, ref=np.ones((63, 40)), diff=np.ones((63, 40)), xpos=20.0)  # keeps 52
+    recs = [good[0], bad_gzip, not_fits, good[1], small, missing, misplaced]
+    write_avro(tmp_path / "mixed.avro", recs)
     one = io.BytesIO()
     fastavro.writer(one, fastavro.parse_schema(SCHEMA), [good[2]])
     (tmp_path / "truncated.avro").write_bytes(one.getvalue()[:-5000])  # a cut download
@@ -199,22 +201,23 @@ def test_damaged_packets_are_reported_and_counted(tmp_path, capsys):
     p = read_packets(tmp_path)
     s = p.summary
     assert p.arrays["ids"].tolist() == ["1", "2"]
-    assert s.n_read == 2 and s.n_skipped == 7 and len(s.problems) == 7
+    assert s.n_read == 2 and s.n_skipped == 8 and len(s.problems) == 8
     assert dict(s.skipped) == {
-        "corrupt cutout": 2, "wrong shape": 1, "missing cutout": 1,
+        "corrupt cutout": 2, "wrong shape": 2, "missing cutout": 1,
         "unreadable avro": 2, "duplicate candid": 1,
     }  # fmt: skip
     text = "\n".join(s.problems)
-    for where in ("mixed.avro#1", "mixed.avro#2", "mixed.avro#4", "mixed.avro#5",
+    for where in ("mixed.avro#1", "mixed.avro#2", "mixed.avro#4", "mixed.avro#5", "mixed.avro#6",
                   "truncated.avro#0", "garbage.avro", "dupe.avro#0"):  # fmt: skip
         assert where in text, (where, text)
     assert "cutoutScience" in text and "cutoutTemplate" in text and "10x10" in text
-    assert "2 alerts read from 4 files; 7 skipped" in s.text()
+    assert "low edge keeps 51" in text
+    assert "2 alerts read from 4 files; 8 skipped" in s.text()
 
     out = tmp_path / "out" / "alerts.npz"
     assert main(["--input", str(tmp_path), "--output", str(out)]) == 0
     err = capsys.readouterr().err
-    assert err.count("skipped ") == 7 + 1 and "2 alerts read from 4 files; 7 skipped" in err
+    assert err.count("skipped ") == 8 + 1 and "2 alerts read from 4 files; 8 skipped" in err
 
 
 def test_damaged_avro_block_costs_only_its_records(tmp_path):
@@ -245,6 +248,11 @@ def test_parquet_export_reads_like_the_avro(tmp_path):
     flat = [{**{k: v for k, v in r.items() if k != "candidate"}, **r["candidate"]} for r in recs]
     pq.write_table(pa.Table.from_pylist(flat), tmp_path / "flat.parquet")
     from_avro = read_packets(tmp_path / "a.avro")
+    typo = [{**flat[0], "magpsf": "18.5 mag"}]  # a hand-made export with text in a number field
+    pq.write_table(pa.Table.from_pylist(typo), tmp_path / "typo.parquet")
+    bad = read_packets(tmp_path / "typo.parquet").summary
+    assert bad.skipped == {"bad field": 1} and "typo.parquet#0" in bad.problems[0]
+    assert "magpsf = '18.5 mag'" in bad.problems[0]
     for name in ("a.parquet", "flat.parquet"):
         got = read_packets(tmp_path / name)
         assert got.summary.n_skipped == 0
