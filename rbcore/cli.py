@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--input",
         required=True,
-        help="triplets: .fits (REF/NEW/SUB) or .npy; or ZTF alert packets: a folder, "
+        help="triplets: .fits (REF/NEW/SUB) or .npy; or ZTF alert packets: a folder, a quoted "
         "glob or file of .avro / .parquet",
     )
     p.add_argument("--output", required=True, help="output CSV (row, ids, logit, score)")

@@ -9,12 +9,13 @@ struct, each cutout a struct {fileName, stampData}; flat candidate columns are a
 A folder is searched recursively for *.avro and *.parquet; a glob is expanded; files are
 read in sorted order, records in file order.
 
-Output: the arrays of `/work/shared/data/ztf_alerts/ztf_alerts_dev.npz` (its README), which
+Output: the arrays of `shared/data/ztf_alerts/ztf_alerts_dev.npz` (see its README), which
 `rbcore.ztf.load_alerts` reads and notebook 06 uses: `images` float32[N, 63, 63, 3] with
 channels (ref, new, sub) = (cutoutTemplate, cutoutScience, cutoutDifference), raw pixel
 values; `ids` (candid as text), `objectId`, the candidate metadata (`FLOAT_FIELDS`,
 `INT_FIELDS`, `TEXT_FIELDS`), `weak_labels`, `labels` (all -1), `peer_scores` (= drb),
-`diff_fileName`, `diff_is_ref_minus_sci`, `padded`, `src` (file#record).
+`diff_fileName`, `diff_is_ref_minus_sci`, `padded`, `src` (file#record); here also
+`sub_flipped`, `n_sentinel` (per alert) and `n_packets_skipped` (a scalar).
 
 Cutouts: each stamp is gzip-compressed FITS (gzip is optional here); the image of its
 first HDU with data is read as float32, without flipping (row 0 = FITS row 1, as astropy
@@ -37,7 +38,8 @@ Damaged packets are never dropped silently: an unreadable Avro block or record, 
 gzip/FITS cutout, a stamp of the wrong shape, +-inf pixels, a missing candid or objectId or
 an unknown `isdiffpos` is reported with its file and record index and skipped; a repeated
 candid is skipped after its first occurrence. `ReadSummary` counts what was read and what
-was skipped, by reason.
+was skipped, by reason (a damaged block counts the records it declared; a file that is not
+Avro or Parquet at all counts as one).
 """
 
 from __future__ import annotations
@@ -503,6 +505,7 @@ def build_alert_file(inputs, output) -> ReadSummary:
         channel_order=np.array(
             ["ref(cutoutTemplate)", "new(cutoutScience)", "sub(cutoutDifference)"]
         ),
+        n_packets_skipped=np.int64(packets.summary.n_skipped),  # why: on stderr
         **packets.arrays,
     )
     write_bytes_atomic(output, buf.getvalue())

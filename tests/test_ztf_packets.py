@@ -216,6 +216,8 @@ def test_damaged_packets_are_reported_and_counted(tmp_path, capsys):
 
     out = tmp_path / "out" / "alerts.npz"
     assert main(["--input", str(tmp_path), "--output", str(out)]) == 0
+    with np.load(out) as z:
+        assert z["ids"].tolist() == ["1", "2"] and int(z["n_packets_skipped"]) == 8
     err = capsys.readouterr().err
     assert err.count("skipped ") == 8 + 1 and "2 alerts read from 4 files; 8 skipped" in err
 
