@@ -6,16 +6,21 @@ FILE is a FITS file of triplets (REF, NEW, SUB image cubes + optional META table
 `rbcore.datasets.write_fits_triplets`) or a .npy array float32[N, 29, 29, 3] in the dataset
 layout (`images{detector_id}.npy`, `test_real.npy`...); its params table, when present beside
 it (`params{detector_id}.csv`, `test_real_params.csv`) or given with --params, supplies the
-candidates' ids. The output CSV has one row per triplet: `row`, the id columns found, `logit`
-and `score` (the probability of real). Bad input (unreadable file, wrong shape, missing FITS
-extension, infinite pixels, missing checkpoint) prints one line "rbcore score: error: ..."
-and exits with status 2; the output is written to a temporary file renamed at the end, so a
-failed run leaves no output file.
+candidates' ids. FILE may also be ZTF alert packets: a folder, a glob or a file of .avro /
+.parquet alerts (`rbcore.ztf_packets`); their 63x63 stamps are cut and resampled onto the
+29x29 model grid by `rbcore.ztf.resample_to_tomoe`, as notebook 06 does, damaged packets are
+reported and counted on stderr, and the rows carry `candid` and `objectId`. The output CSV
+has one row per triplet: `row`, the id columns found, `logit` and `score` (the probability of
+real). Bad input (unreadable file, wrong shape, missing FITS extension, infinite pixels,
+missing checkpoint) prints one line "rbcore score: error: ..." and exits with status 2; the
+output is written to a temporary file renamed at the end, so a failed run leaves no output
+file.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import re
 import sys
@@ -27,7 +32,8 @@ import pandas as pd
 
 from rbcore.model import IMAGE_SHAPE
 
-ID_COLUMNS = ("candidate_id", "id", "detector_id", "object_id")  # copied to the output if present
+# copied to the output if present; candid and objectId are the ZTF alert packets' ids
+ID_COLUMNS = ("candidate_id", "id", "detector_id", "object_id", "candid", "objectId")
 EXIT_BAD_INPUT = 2  # the argparse convention for usage errors
 
 
@@ -37,6 +43,10 @@ class InputError(ValueError):
 
 def _open_input(path: Path, params_path: Path | None) -> tuple[np.ndarray, pd.DataFrame | None]:
     """(images float32[N, 29, 29, 3] (memory-mapped for .npy), id table or None)."""
+    if _is_packets(path):
+        if params_path is not None:
+            raise InputError("--params does not apply to ZTF alert packets (they carry their ids)")
+        return _open_packets(str(path))
     if not path.exists():
         raise InputError(f"{path}: input file does not exist")
     name = path.name.lower()
@@ -70,6 +80,43 @@ def _open_input(path: Path, params_path: Path | None) -> tuple[np.ndarray, pd.Da
                 f"{params_path}: {len(table)} rows for {len(images)} triplets in {path}"
             )
     return images, table
+
+
+def _is_packets(path: Path) -> bool:
+    """Whether --input names ZTF alert packets (a folder, a glob, an .avro or .parquet file)."""
+    return (
+        path.is_dir() or glob.has_magic(str(path)) or path.suffix.lower() in (".avro", ".parquet")
+    )
+
+
+def _input_files(path: Path) -> list[Path]:
+    """The files --input names (none if it names nothing: `_open_input` says why)."""
+    if not _is_packets(path):
+        return [path.resolve()]
+    from rbcore.ztf_packets import find_packet_files
+
+    try:
+        return find_packet_files(str(path))
+    except (FileNotFoundError, ValueError):
+        return []
+
+
+def _open_packets(spec: str) -> tuple[np.ndarray, pd.DataFrame]:
+    """ZTF alert packets on the model grid, and their candid / objectId."""
+    from rbcore.ztf import resample_to_tomoe
+    from rbcore.ztf_packets import read_packets
+
+    try:
+        packets = read_packets(spec)
+    except (FileNotFoundError, ValueError) as err:
+        raise InputError(str(err)) from err
+    for line in packets.summary.problems:
+        print(f"rbcore score: skipped {line}", file=sys.stderr)
+    print(f"rbcore score: {packets.summary.text()}", file=sys.stderr)
+    if not len(packets):
+        raise InputError(f"{spec}: no readable ZTF alert packet ({packets.summary.text()})")
+    table = pd.DataFrame({"candid": packets.arrays["ids"], "objectId": packets.arrays["objectId"]})
+    return resample_to_tomoe(packets.images), table
 
 
 def _sibling_params(path: Path) -> Path | None:
@@ -110,6 +157,8 @@ def score_file(checkpoint, input_path, output, *, batch_size=1024, params=None, 
     output = Path(output)
     if not output.parent.is_dir():
         raise InputError(f"{output.parent}: output directory does not exist")
+    if output.resolve() in _input_files(Path(input_path)):
+        raise InputError(f"{output}: the output would replace an input file")
     images, table = _open_input(Path(input_path), Path(params) if params else None)
     try:
         model, _ = load_model(checkpoint)
@@ -150,7 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("score", help="score cutout triplets with a checkpoint")
     p.add_argument("--checkpoint", required=True, help="checkpoint directory (save_model)")
-    p.add_argument("--input", required=True, help="triplets: .fits (REF/NEW/SUB) or .npy")
+    p.add_argument(
+        "--input",
+        required=True,
+        help="triplets: .fits (REF/NEW/SUB) or .npy; or ZTF alert packets: a folder, a quoted "
+        "glob or file of .avro / .parquet",
+    )
     p.add_argument("--output", required=True, help="output CSV (row, ids, logit, score)")
     p.add_argument("--batch-size", type=int, default=1024, help="triplets per XLA call")
     p.add_argument("--params", default=None, help="CSV of ids, one row per triplet")

@@ -1,0 +1,542 @@
+"""ZTF alert packets as users have them (Avro, Parquet) -> the shared alert-file layout.
+
+    python -m rbcore.ztf_packets --input ALERTS_DIR_OR_GLOB [...] --output alerts.npz
+
+Inputs: Avro container files of ZTF alerts (the public alert archive's nightly tarballs
+unpack to one .avro per alert; brokers such as Fink write part files of many alerts) and
+Parquet exports with the same fields (the alert schema as nested columns: `candidate` a
+struct, each cutout a struct {fileName, stampData}; flat candidate columns are accepted too).
+A folder is searched recursively for *.avro and *.parquet; a glob is expanded; files are
+read in sorted order, records in file order.
+
+Output: the arrays of `shared/data/ztf_alerts/ztf_alerts_dev.npz` (see its README), which
+`rbcore.ztf.load_alerts` reads and notebook 06 uses: `images` float32[N, 63, 63, 3] with
+channels (ref, new, sub) = (cutoutTemplate, cutoutScience, cutoutDifference), raw pixel
+values; `ids` (candid as text), `objectId`, the candidate metadata (`FLOAT_FIELDS`,
+`INT_FIELDS`, `TEXT_FIELDS`), `weak_labels`, `labels` (all -1), `peer_scores` (= drb),
+`diff_fileName`, `diff_is_ref_minus_sci`, `padded`, `src` (file#record); here also
+`sub_flipped`, `n_sentinel` (per alert) and `n_packets_skipped` (a scalar).
+
+Cutouts: each stamp is gzip-compressed FITS (gzip is optional here); the image of its
+first HDU with data is read as float32, without flipping (row 0 = FITS row 1, as astropy
+gives it). Pixels with |x| >= `rbcore.ztf.SENTINEL_ABS` (ZTF's float32-lowest blank value)
+become NaN, as `rbcore.ztf.load_alerts` does; the count per alert is `n_sentinel`.
+A stamp cut at a chip edge (fewer than 63 rows or columns) is padded with NaN on the side
+the chip ended, found from the candidate position (`xpos`, `ypos`, 1-based chip pixels): a
+candidate within 31 pixels of the low edge lost its low side, otherwise the high side.
+
+Sign of the difference: ZTF detects on both sci - ref (`isdiffpos` 't'/'1') and ref - sci
+('f'/'0', a source that faded) and stores the cutout of the subtraction it detected on;
+its file name says which (`..._scimref.fits.gz` / `..._refmsci.fits.gz`). The source is
+therefore positive in the stored stamp either way, as in the developer set (all its 197
+'f' alerts carry `refmsci` stamps whose centre lies above the background). `sub` is
+negated only where the stored subtraction disagrees with `isdiffpos` (a `scimref` stamp for
+an 'f' alert or the reverse), so the source is positive in `sub` for every alert; such
+alerts have `sub_flipped` = True, and `diff_is_ref_minus_sci` describes `sub` as written.
+
+Damaged packets are never dropped silently: an unreadable Avro block or record, a corrupt
+gzip/FITS cutout, a stamp of the wrong shape, +-inf pixels, a missing candid or objectId or
+an unknown `isdiffpos` is reported with its file and record index and skipped; a repeated
+candid is skipped after its first occurrence. `ReadSummary` counts what was read and what
+was skipped, by reason (a damaged block counts the records it declared; a file that is not
+Avro or Parquet at all counts as one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import gzip
+import io
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rbcore.ztf import SENTINEL_ABS
+
+# ZTF alert cutouts are 63x63 pixels around the candidate (ZTF alert schema, ztf-avro-alert;
+# the shared developer set's README).
+STAMP_SIZE = 63
+# Channel order (ref, new, sub) of the dataset layout and the packet fields that fill it.
+CUTOUT_FIELDS = ("cutoutTemplate", "cutoutScience", "cutoutDifference")
+# Asteroid match of `weak_labels` (shared data README): a known solar-system object within
+# 2" (`ssdistnr`, arcsec; -999 = none) and 1.5 mag (|ssmagnr - magpsf|).
+SS_MATCH_ARCSEC = 2.0
+SS_MATCH_DMAG = 1.5
+# Candidate fields copied, with the dtypes of the developer set (missing or null -> NaN).
+FLOAT_FIELDS = {
+    "jd": np.float64, "ra": np.float64, "dec": np.float64, "magpsf": np.float32,
+    "sigmapsf": np.float32, "rb": np.float32, "drb": np.float32, "ssdistnr": np.float32,
+    "ssmagnr": np.float32, "sgscore1": np.float32, "distpsnr1": np.float32,
+    "fwhm": np.float32, "elong": np.float32, "xpos": np.float32, "ypos": np.float32,
+}  # fmt: skip
+# Integer candidate fields (missing or null -> -1, which none of them takes in ZTF).
+INT_FIELDS = {"fid": np.int8, "programid": np.int8, "nbad": np.int16, "ndethist": np.int32}
+# Text candidate fields (missing or null -> "").
+TEXT_FIELDS = ("isdiffpos", "rbversion", "drbversion")
+# isdiffpos values: positive subtraction (sci - ref) or negative (ref - sci), ZTF schema.
+POSITIVE, NEGATIVE = ("t", "1"), ("f", "0")
+MISSING_INT = -1
+PACKET_SUFFIXES = (".avro", ".parquet")
+# The Avro object container header (Avro 1.x specification, "Object Container Files").
+_AVRO_MAGIC = b"Obj\x01"
+_AVRO_HEADER = {
+    "type": "record", "name": "org.apache.avro.file.Header",
+    "fields": [
+        {"name": "magic", "type": {"type": "fixed", "name": "magic", "size": 4}},
+        {"name": "meta", "type": {"type": "map", "values": "bytes"}},
+        {"name": "sync", "type": {"type": "fixed", "name": "sync", "size": 16}},
+    ],
+}  # fmt: skip
+
+
+class PacketError(ValueError):
+    """One packet (record) cannot be used; `reason` is its category in the summary."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass
+class ReadSummary:
+    """What `read_packets` read and skipped.
+
+    Attributes:
+        files: packet files read (or attempted).
+        n_read: alerts kept.
+        skipped: reason -> number of records skipped for it.
+        problems: one line per skipped record or damaged block: "file#record: reason: detail".
+    """
+
+    files: list[str] = field(default_factory=list)
+    n_read: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def n_skipped(self) -> int:
+        return sum(self.skipped.values())
+
+    def skip(self, where: str, err: PacketError, n: int = 1) -> None:
+        self.skipped[err.reason] += n
+        self.problems.append(f"{where}: {err}")
+
+    def text(self) -> str:
+        """One line: read, skipped, why."""
+        why = ", ".join(f"{n} {r}" for r, n in sorted(self.skipped.items()))
+        return (
+            f"{self.n_read} alerts read from {len(self.files)} files; "
+            f"{self.n_skipped} skipped" + (f" ({why})" if why else "")
+        )
+
+
+@dataclass
+class Packets:
+    """Alerts read from packets: stamps in the dataset layout and one array per field."""
+
+    images: np.ndarray  # float32[N, 63, 63, 3] (ref, new, sub), NaN = masked or off-chip
+    arrays: dict  # name -> 1-D array of length N (the developer set's metadata)
+    summary: ReadSummary
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+# ------------------------------------------------------------------ finding and reading files
+
+
+def find_packet_files(inputs) -> list[Path]:
+    """The packet files named by folders, globs or paths, sorted, each once.
+
+    Raises:
+        FileNotFoundError: an input that names nothing (with the input as given).
+        ValueError: a file that is neither .avro nor .parquet.
+    """
+    found = []
+    for spec in [inputs] if isinstance(inputs, str | Path) else inputs:
+        p = Path(spec).expanduser()
+        if p.is_dir():
+            hits = [q for q in p.rglob("*") if q.suffix.lower() in PACKET_SUFFIXES]
+        elif p.is_file():
+            hits = [p]
+        elif glob.has_magic(str(spec)):
+            hits = [Path(q) for q in glob.glob(str(p), recursive=True) if Path(q).is_file()]
+        else:
+            raise FileNotFoundError(f"{spec}: no such file, folder or matching glob")
+        hits = [q for q in hits if q.is_file()]
+        if not hits:
+            raise FileNotFoundError(f"{spec}: no .avro or .parquet alert files here")
+        bad = [q for q in hits if q.suffix.lower() not in PACKET_SUFFIXES]
+        if bad:
+            raise ValueError(f"{bad[0]}: not an alert packet file; expected .avro or .parquet")
+        found += [q.resolve() for q in hits]
+    return sorted(set(found))
+
+
+def _read_long(buf: bytes, pos: int) -> tuple[int, int]:
+    """An Avro zig-zag varint at `pos`: (value, next position)."""
+    shift = acc = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise PacketError("unreadable avro", f"block header cut at byte {pos}")
+        b = buf[pos]
+        acc |= (b & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if not b & 0x80:
+            return (acc >> 1) ^ -(acc & 1), pos
+
+
+def _avro_records(path: Path, summary: ReadSummary):
+    """Yield (record index, record) from an Avro container, block by block.
+
+    Each data block is decoded on its own (the header plus that block), so a damaged block
+    costs its own records only; reading resumes at the next sync marker.
+    """
+    import fastavro
+
+    data = path.read_bytes()
+    if not data.startswith(_AVRO_MAGIC):
+        summary.skip(f"{path}", PacketError("unreadable avro", "not an Avro container file"))
+        return
+    try:
+        f = io.BytesIO(data)
+        sync = fastavro.schemaless_reader(f, _AVRO_HEADER, None)["sync"]
+        header = data[: f.tell()]
+    except Exception as err:  # noqa: BLE001 - any decoding error means a damaged header
+        summary.skip(f"{path}", PacketError("unreadable avro", f"header: {err}"))
+        return
+    pos, index = len(header), 0
+    while pos < len(data):
+        start, count = pos, None
+        try:
+            count, pos = _read_long(data, pos)
+            size, pos = _read_long(data, pos)
+            end = pos + size
+            if count < 0 or size < 0 or data[end : end + 16] != sync:
+                raise PacketError("unreadable avro", f"block at byte {start} is cut or damaged")
+        except PacketError as err:
+            n = count if count is not None and count > 0 else 1
+            nxt = data.find(sync, start)
+            tail = "; the rest of the file is lost" if nxt < 0 else ""
+            summary.skip(
+                f"{path}#{index}", PacketError(err.reason, f"{err}; {n} record(s){tail}"), n
+            )
+            if nxt < 0:
+                return
+            index, pos = index + n, nxt + 16
+            continue
+        got = 0
+        try:
+            for rec in fastavro.reader(io.BytesIO(header + data[start : end + 16])):
+                yield index + got, rec
+                got += 1
+        except Exception as err:  # noqa: BLE001 - fastavro raises many types on bad bytes
+            lost = max(count - got, 1)
+            summary.skip(
+                f"{path}#{index + got}",
+                PacketError("unreadable avro", f"{type(err).__name__}: {err}; {lost} record(s)"),
+                n=lost,
+            )
+        index += max(count, got)
+        pos = end + 16
+
+
+def _parquet_records(path: Path, summary: ReadSummary):
+    """Yield (row index, row as a dict) from a Parquet file, one row group at a time."""
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as err:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError...
+        summary.skip(f"{path}", PacketError("unreadable parquet", f"{type(err).__name__}: {err}"))
+        return
+    index = 0
+    for g in range(pf.num_row_groups):
+        try:
+            rows = pf.read_row_group(g).to_pylist()
+        except Exception as err:  # noqa: BLE001
+            n = pf.metadata.row_group(g).num_rows
+            summary.skip(
+                f"{path}#{index}",
+                PacketError("unreadable parquet", f"row group {g}: {err}; {n} record(s)"),
+                n=n,
+            )
+            index += n
+            continue
+        for row in rows:
+            yield index, row
+            index += 1
+
+
+# ------------------------------------------------------------------ one packet -> arrays
+
+
+def decode_stamp(cutout, name: str) -> np.ndarray:
+    """The image of one cutout: float32[H, W] from {fileName, stampData} or raw bytes.
+
+    Raises:
+        PacketError: missing, not gzip/FITS, no 2-D image.
+    """
+    from astropy.io import fits
+
+    raw = cutout.get("stampData") if isinstance(cutout, dict) else cutout
+    if not isinstance(raw, bytes | bytearray) or not raw:
+        raise PacketError("missing cutout", f"{name} has no stampData")
+    try:
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        with fits.open(io.BytesIO(raw), memmap=False) as hdus:
+            img = next((h.data for h in hdus if h.data is not None), None)
+            img = None if img is None else np.array(img, dtype=np.float32)
+    except Exception as err:  # noqa: BLE001 - gzip, zlib and astropy raise many types
+        raise PacketError("corrupt cutout", f"{name}: {type(err).__name__}: {err}") from err
+    if img is None or img.ndim != 2:
+        shape = None if img is None else img.shape
+        raise PacketError("wrong shape", f"{name}: expected a 2-D image, got {shape}")
+    if np.isinf(img).any():
+        raise PacketError("corrupt cutout", f"{name}: +-inf pixels (masked pixels are NaN)")
+    return img
+
+
+def pad_to_stamp(img: np.ndarray, xpos: float, ypos: float, name: str) -> tuple[np.ndarray, bool]:
+    """A 63x63 stamp: as is, or a chip-edge cut padded with NaN on the chip's side.
+
+    Args:
+        img: float32[H, W], H, W <= 63; rows are y, columns x.
+        xpos, ypos: candidate position on the chip, 1-based pixels (ZTF `xpos`, `ypos`).
+        name: the cutout field, for messages.
+
+    Returns:
+        (float32[63, 63], padded).
+    """
+    half = STAMP_SIZE // 2
+    if img.shape == (STAMP_SIZE, STAMP_SIZE):
+        return img, False
+    if any(n > STAMP_SIZE or n <= half for n in img.shape):
+        raise PacketError(
+            "wrong shape",
+            f"{name}: {img.shape[0]}x{img.shape[1]}; expected {STAMP_SIZE}x{STAMP_SIZE} "
+            f"or a chip-edge cut of it that still holds the centre",
+        )
+    pads = []
+    for n, pos, axis in ((img.shape[0], ypos, "ypos"), (img.shape[1], xpos, "xpos")):
+        miss = STAMP_SIZE - n
+        if miss and not np.isfinite(pos):
+            raise PacketError("wrong shape", f"{name}: chip-edge cut and no {axis} to place it")
+        # the stamp spans round(pos) +- 31; it lost its low side when round(pos) - 31 < 1,
+        # then 32 - round(pos) pixels (1 more or less: rounding of a position near .5)
+        low = half + 1 - int(np.rint(pos)) if miss else 0
+        if low > 0 and abs(low - miss) > 1:
+            raise PacketError(
+                "wrong shape",
+                f"{name}: {n} of {STAMP_SIZE} pixels along {axis} = {pos:.1f}; a cut at the "
+                f"chip's low edge keeps {STAMP_SIZE - low}",
+            )
+        pads.append((miss, 0) if low > 0 else (0, miss))
+    return np.pad(img, pads, constant_values=np.nan), True
+
+
+def _difference_is_ref_minus_sci(cutout) -> bool | None:
+    """What the stored difference stamp is, from its file name; None if it does not say."""
+    name = (cutout.get("fileName") or "") if isinstance(cutout, dict) else ""
+    if "refmsci" in name:
+        return True
+    if "scimref" in name:
+        return False
+    return None
+
+
+def packet_metadata(rec: dict) -> dict:
+    """The ids and candidate fields of one alert record (see `FLOAT_FIELDS`...).
+
+    Raises:
+        PacketError: no candid/objectId, an unknown `isdiffpos`, a field of the wrong type.
+    """
+    cand = rec.get("candidate")
+    cand = cand if isinstance(cand, dict) else rec  # flat exports: candidate fields on top
+    candid, object_id = rec.get("candid", cand.get("candid")), rec.get("objectId")
+    if candid is None or object_id is None:
+        raise PacketError("missing id", "the packet has no candid or objectId")
+    flag = str(cand.get("isdiffpos") or "").lower()
+    if flag not in POSITIVE + NEGATIVE:
+        raise PacketError("bad isdiffpos", f"isdiffpos {cand.get('isdiffpos')!r}; expected t/f/1/0")
+    meta = {"objectId": str(object_id), "schemavsn": str(rec.get("schemavsn") or "")}
+    key = "candid"
+    try:
+        meta["ids"] = str(int(candid))
+        for key in FLOAT_FIELDS:
+            meta[key] = np.nan if cand.get(key) is None else float(cand[key])
+        for key in INT_FIELDS:
+            meta[key] = MISSING_INT if cand.get(key) is None else int(cand[key])
+    except (TypeError, ValueError) as err:
+        raise PacketError("bad field", f"{key} = {cand.get(key, candid)!r}: {err}") from err
+    meta.update({k: str(cand.get(k) or "") for k in TEXT_FIELDS}, isdiffpos=flag)
+    return meta
+
+
+def packet_to_alert(rec: dict) -> tuple[np.ndarray, dict]:
+    """One alert record (Avro/Parquet row) -> (float32[63, 63, 3] stamps, metadata).
+
+    Raises:
+        PacketError: naming the field and what was expected.
+    """
+    meta = packet_metadata(rec)
+    stamps, padded = [], False
+    for name in CUTOUT_FIELDS:
+        img, pad = pad_to_stamp(decode_stamp(rec.get(name), name), meta["xpos"], meta["ypos"], name)
+        stamps.append(img)
+        padded |= pad
+    images = np.stack(stamps, axis=-1)
+    with np.errstate(invalid="ignore"):
+        sentinel = np.abs(images) >= SENTINEL_ABS  # NaN compares False
+    images[sentinel] = np.nan
+    want = meta["isdiffpos"] in NEGATIVE  # the source is positive in ref - sci then
+    diff = rec["cutoutDifference"]
+    stored = _difference_is_ref_minus_sci(diff)
+    flip = stored is not None and stored != want
+    if flip:
+        images[..., 2] = -images[..., 2]
+    meta.update(
+        diff_fileName=str(diff.get("fileName") or "") if isinstance(diff, dict) else "",
+        diff_is_ref_minus_sci=want,
+        sub_flipped=flip,
+        padded=padded,
+        n_sentinel=int(sentinel.sum()),
+    )
+    return images, meta
+
+
+def weak_labels(ssdistnr, ssmagnr, magpsf) -> np.ndarray:
+    """1 where a known solar-system object lies < 2" away within 1.5 mag, else -1 (int8)."""
+    d, m = np.asarray(ssdistnr, np.float64), np.asarray(ssmagnr, np.float64)
+    with np.errstate(invalid="ignore"):
+        hit = (d >= 0) & (d < SS_MATCH_ARCSEC) & (np.abs(m - np.asarray(magpsf)) < SS_MATCH_DMAG)
+    return np.where(hit, 1, -1).astype(np.int8)
+
+
+def read_packets(inputs) -> Packets:
+    """Read every alert of the packet files that `inputs` names (see `find_packet_files`).
+
+    Damaged records are skipped, each reported in `summary.problems` and counted by reason.
+
+    Raises:
+        FileNotFoundError, ValueError: inputs that name no packet file.
+    """
+    summary = ReadSummary()
+    stamps, rows, seen = [], [], {}
+    for path in find_packet_files(inputs):
+        summary.files.append(str(path))
+        reader = _avro_records if path.suffix.lower() == ".avro" else _parquet_records
+        for index, rec in reader(path, summary):
+            where = f"{path}#{index}"
+            try:
+                if not isinstance(rec, dict):
+                    raise PacketError("unreadable avro", f"record is {type(rec).__name__}")
+                img, meta = packet_to_alert(rec)
+                if meta["ids"] in seen:
+                    raise PacketError(
+                        "duplicate candid", f"{meta['ids']} already at {seen[meta['ids']]}"
+                    )
+            except PacketError as err:
+                summary.skip(where, err)
+                continue
+            seen[meta["ids"]] = where
+            meta["src"] = where
+            stamps.append(img)
+            rows.append(meta)
+    summary.n_read = len(rows)
+    return Packets(_stack(stamps), _columns(rows), summary)
+
+
+def _stack(stamps) -> np.ndarray:
+    if not stamps:
+        return np.zeros((0, STAMP_SIZE, STAMP_SIZE, 3), np.float32)
+    return np.stack(stamps).astype(np.float32)
+
+
+def _columns(rows: list[dict]) -> dict:
+    """Per-field arrays with the developer set's dtypes."""
+    col = lambda k: [r[k] for r in rows]  # noqa: E731
+    out = {"ids": np.array(col("ids"), dtype=str), "objectId": np.array(col("objectId"), str)}
+    for k, dt in FLOAT_FIELDS.items():
+        out[k] = np.array(col(k), dtype=dt)
+    for k, dt in INT_FIELDS.items():
+        out[k] = np.array(col(k), dtype=dt)
+    for k in (*TEXT_FIELDS, "schemavsn", "diff_fileName", "src"):
+        out[k] = np.array(col(k), dtype=str)
+    for k in ("diff_is_ref_minus_sci", "sub_flipped", "padded"):
+        out[k] = np.array(col(k), dtype=bool)
+    out["n_sentinel"] = np.array(col("n_sentinel"), dtype=np.int32)
+    out["weak_labels"] = weak_labels(out["ssdistnr"], out["ssmagnr"], out["magpsf"])
+    out["labels"] = np.full(len(rows), -1, np.int8)  # no human labels in alert packets
+    out["peer_scores"] = out["drb"].copy()
+    return out
+
+
+# ------------------------------------------------------------------ the alert file
+
+
+def build_alert_file(inputs, output) -> ReadSummary:
+    """Read packets and write them as one .npz in the developer-set layout (atomically).
+
+    Raises:
+        ValueError: the output is one of the inputs, or no alert could be read.
+        FileNotFoundError: inputs that name no packet file.
+    """
+    from rbcore.files import write_bytes_atomic
+
+    output = Path(output).expanduser()
+    files = find_packet_files(inputs)
+    if output.resolve() in files:
+        raise ValueError(f"{output}: the output is one of the input packet files")
+    packets = read_packets(files)
+    if not len(packets):
+        raise ValueError(
+            f"no readable alert in {len(files)} input file(s); {packets.summary.text()}"
+        )
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf,
+        images=packets.images,
+        channel_order=np.array(
+            ["ref(cutoutTemplate)", "new(cutoutScience)", "sub(cutoutDifference)"]
+        ),
+        n_packets_skipped=np.int64(packets.summary.n_skipped),  # why: on stderr
+        **packets.arrays,
+    )
+    write_bytes_atomic(output, buf.getvalue())
+    return packets.summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m rbcore.ztf_packets", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--input", required=True, nargs="+",
+                        help="folders, globs or files of .avro / .parquet ZTF alert packets")  # fmt: skip
+    parser.add_argument("--output", required=True, help="the .npz to write (never an input)")
+    parser.add_argument("--quiet", action="store_true", help="no per-packet problem lines")
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of `python -m rbcore.ztf_packets`; returns the exit status (2 = bad input)."""
+    args = build_parser().parse_args(argv)
+    try:
+        summary = build_alert_file(args.input, args.output)
+    except (ValueError, FileNotFoundError, OSError) as err:
+        print(f"rbcore.ztf_packets: error: {err}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        for line in summary.problems:
+            print(f"rbcore.ztf_packets: skipped {line}", file=sys.stderr)
+    print(f"rbcore.ztf_packets: {summary.text()} -> {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
