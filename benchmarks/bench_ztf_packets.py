@@ -1,4 +1,4 @@
-"""Throughput of reading ZTF alert packets (`rbcore.ztf_packets.read_packets`).
+"""Throughput of reading ZTF alert packets (`rbcore.ztf.packets.read_packets`).
 
 Writes the alerts of the shared developer set (or, without it, `--n` synthetic alerts) as
 ZTF-like Avro packets, one file per alert as in the public archive's nightly tarballs, into a
@@ -28,7 +28,7 @@ import numpy as np
 from astropy.io import fits
 
 from rbcore.ztf import resample_to_tomoe
-from rbcore.ztf_packets import read_packets
+from rbcore.ztf.packets import read_packets
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "ztf_alerts" / "ztf_alerts_dev.npz"
 _CUTOUT = {

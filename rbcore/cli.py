@@ -7,7 +7,7 @@ FILE is a FITS file of triplets (REF, NEW, SUB image cubes + optional META table
 layout (`images{detector_id}.npy`, `test_real.npy`...); its params table, when present beside
 it (`params{detector_id}.csv`, `test_real_params.csv`) or given with --params, supplies the
 candidates' ids. FILE may also be ZTF alert packets: a folder, a glob or a file of .avro /
-.parquet alerts (`rbcore.ztf_packets`); their 63x63 stamps are cut and resampled onto the
+.parquet alerts (`rbcore.ztf.packets`); their 63x63 stamps are cut and resampled onto the
 29x29 model grid by `rbcore.ztf.resample_to_tomoe`, as notebook 06 does, damaged packets are
 reported and counted on stderr, and the rows carry `candid` and `objectId`. The output CSV
 has one row per triplet: `row`, the id columns found, `logit` and `score` (the probability of
@@ -93,7 +93,7 @@ def _input_files(path: Path) -> list[Path]:
     """The files --input names (none if it names nothing: `_open_input` says why)."""
     if not _is_packets(path):
         return [path.resolve()]
-    from rbcore.ztf_packets import find_packet_files
+    from rbcore.ztf.packets import find_packet_files
 
     try:
         return find_packet_files(str(path))
@@ -104,7 +104,7 @@ def _input_files(path: Path) -> list[Path]:
 def _open_packets(spec: str) -> tuple[np.ndarray, pd.DataFrame]:
     """ZTF alert packets on the model grid, and their candid / objectId."""
     from rbcore.ztf import resample_to_tomoe
-    from rbcore.ztf_packets import read_packets
+    from rbcore.ztf.packets import read_packets
 
     try:
         packets = read_packets(spec)

@@ -111,12 +111,14 @@ def test_step_does_not_recompile(data):
     cfg = TrainConfig(**SMALL, alpha=1.0)
     _, (_, _, params, rest, step) = _one_step(cfg, x[:32], y[:32].astype(np.int32), x[32:64])
     opt_state = make_optimizer(cfg).init(params)
+    # Other tests may share this compiled step (same arithmetic): count only new entries.
+    n_compiled = step.jitted._cache_size()
     for s in range(3):
         sl = slice(32 * s, 32 * s + 32)
         params, opt_state, _ = step(
             params, opt_state, rest, s, x[sl], y[sl].astype(np.int32), x[sl]
         )
-    assert step.jitted._cache_size() == 1
+    assert step.jitted._cache_size() == n_compiled
 
 
 def test_binary_entropy_matches_numpy():

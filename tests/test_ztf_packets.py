@@ -1,4 +1,4 @@
-"""Tests of `rbcore.ztf_packets`: ZTF alert packets (Avro, Parquet) into the alert-file layout.
+"""Tests of `rbcore.ztf.packets`: ZTF alert packets (Avro, Parquet) into the alert-file layout.
 
 The packets are written here with fastavro from a minimal schema that has the fields of the
 ZTF alert schema the reader uses; cutouts are gzip-compressed FITS made with astropy.
@@ -15,7 +15,7 @@ import pytest
 from astropy.io import fits
 
 from rbcore import ztf
-from rbcore.ztf_packets import (
+from rbcore.ztf.packets import (
     STAMP_SIZE,
     build_alert_file,
     main,
@@ -295,7 +295,7 @@ def test_alert_file_command_errors(tmp_path, capsys):
     assert "the output is one of the input" in capsys.readouterr().err
     assert main(["--input", str(tmp_path / "none*.avro"), "--output", str(tmp_path / "o.npz")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("rbcore.ztf_packets: error:") and "\n" not in err
+    assert err.startswith("rbcore.ztf.packets: error:") and "\n" not in err
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "bad.avro").write_bytes(b"junk")
     assert main(["--input", str(tmp_path / "empty"), "--output", str(tmp_path / "o.npz")]) == 2

@@ -57,7 +57,8 @@ DRB_THRESHOLD = 0.5
 
 REQUIRED_ARRAYS = ("images", "ids", "drb", "weak_labels")
 # The ZTF developer set beside the checkout (never committed: data from other repositories).
-DEFAULT_ALERTS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ztf_alerts"
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout (rbcore/ztf/alerts.py)
+DEFAULT_ALERTS = REPO_ROOT.parent / "shared" / "data" / "ztf_alerts"
 DEFAULT_ALERTS_FILE = "ztf_alerts_dev.npz"
 
 
@@ -120,7 +121,7 @@ def resolve_alerts_path(alerts_path: str | os.PathLike = "") -> Path:
     path = Path(alerts_path).expanduser()
     if path.is_absolute() or path.exists():
         return path.resolve()
-    return (Path(__file__).resolve().parent.parent / path).resolve()
+    return (REPO_ROOT / path).resolve()
 
 
 def overlap_weights(n_in: int, n_out: int = CUTOUT_SIZE, ratio: float | None = None) -> np.ndarray:

@@ -245,7 +245,7 @@ def test_report_schema_from_untrained_models(tmp_path):
 def test_alerts_path_resolves_from_any_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert ztf.resolve_alerts_path("") == ztf.default_alerts_path()
-    root = Path(ztf.__file__).resolve().parent.parent
+    root = ztf.REPO_ROOT
     assert ztf.resolve_alerts_path("data/alerts.npz") == root / "data" / "alerts.npz"
     (tmp_path / "data").mkdir()
     _write(tmp_path / "data" / "alerts.npz")  # a local file wins over the repo's
