@@ -48,7 +48,7 @@ def _note(name: str, n: int, wall: float, cpu: float) -> None:
 def _models(models_dir):
     from flax import nnx
 
-    from rbcore.deploy import load_models
+    from rbcore.inference import load_models
     from rbcore.model import RBCNN
 
     if models_dir:

@@ -58,18 +58,19 @@ def _train_step_timer(alpha: float, x, y):
     """(a function running one training step, samples per step) for batch x, labels y."""
     from flax import nnx
 
-    from rbcore import train
     from rbcore.model import build_model
+    from rbcore.train import TrainConfig
+    from rbcore.train.step import make_optimizer, make_train_step
 
     b = len(x)
-    config = train.TrainConfig(batch_size=b, unlabeled_batch_size=b, alpha=alpha)
+    config = TrainConfig(batch_size=b, unlabeled_batch_size=b, alpha=alpha)
     model = build_model(seed=0)
     model.train()
     gd_train, params, rest = nnx.split(model, nnx.Param, ...)
     model.eval()
     gd_eval = nnx.split(model, nnx.Param, ...)[0]
-    optimizer = train._make_optimizer(config)
-    step = train._make_train_step(config, gd_train, gd_eval)
+    optimizer = make_optimizer(config)
+    step = make_train_step(config, gd_train, gd_eval)
     carry = {"params": params, "opt": optimizer.init(params), "i": 0}
     xu = x if alpha > 0 else x[:0]  # VAT: the same images stand in for the unlabeled batch
 
@@ -96,7 +97,7 @@ def main(argv=None) -> None:
     import jax
     import numpy as np
 
-    from rbcore import train
+    from rbcore import inference
     from rbcore.model import build_model
 
     print(
@@ -111,13 +112,13 @@ def main(argv=None) -> None:
 
     if "inference" in only:
         model = build_model(seed=0)
-        graphdef, state = train._eval_view(model)
+        graphdef, state = inference.eval_view(model)
         xi = jax.device_put(
             rng.normal(size=(args.inference_batch_size, 29, 29, 3)).astype(np.float32)
         )
         _report(
             "inference",
-            _rate(lambda: train._logits_batch(graphdef, state, xi), len(xi), args.seconds),
+            _rate(lambda: inference._forward((graphdef,), (state,), xi)[0], len(xi), args.seconds),
         )
 
     for name, alpha in (("supervised", 0.0), ("vat", 1.0)):

@@ -63,7 +63,8 @@ def main() -> None:
     ap.add_argument("--log", default=str(Path(__file__).with_name("calibration_runs.jsonl")))
     args = ap.parse_args()
 
-    from rbcore.train import TrainConfig, fit, predict_logits
+    from rbcore.inference import predict_logits
+    from rbcore.train import TrainConfig, fit
 
     cfg = _config(args.set)
     t0 = time.time()

@@ -35,9 +35,11 @@ def save_figure(fig: plt.Figure, figures_dir, name: str, *, dpi: int = 150) -> l
     out = Path(figures_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.pdf", out / f"{name}.png"]
-    # No creation date in the PDF: a rerun that draws the same figure writes the same bytes.
-    fig.savefig(paths[0], dpi=dpi, bbox_inches="tight", metadata={"CreationDate": None})
-    fig.savefig(paths[1], dpi=dpi, bbox_inches="tight")
+    # No creation date and no matplotlib version: a rerun that draws the same figure writes
+    # the same bytes, whatever matplotlib release installed it.
+    pdf_meta = {"CreationDate": None, "Producer": None, "Creator": None}
+    fig.savefig(paths[0], dpi=dpi, bbox_inches="tight", metadata=pdf_meta)
+    fig.savefig(paths[1], dpi=dpi, bbox_inches="tight", metadata={"Software": None})
     return paths
 
 
