@@ -7,9 +7,12 @@ leaves a half-written file for the next notebook to read.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
+
+import numpy as np
 
 
 def write_bytes_atomic(path, data: bytes) -> Path:
@@ -29,3 +32,20 @@ def write_json_atomic(path, obj, *, trailing_newline: bool = False, **dumps_kwar
     """Write `obj` as JSON to `path` atomically; `dumps_kwargs` go to `json.dumps`."""
     text = json.dumps(obj, **dumps_kwargs) + ("\n" if trailing_newline else "")
     return write_bytes_atomic(path, text.encode())
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` atomically."""
+    return write_bytes_atomic(path, text.encode())
+
+
+def write_npz_atomic(path, **arrays) -> Path:
+    """Write `arrays` as an uncompressed .npz to `path` atomically."""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return write_bytes_atomic(path, buf.getvalue())
+
+
+def write_csv_atomic(path, frame, **to_csv_kwargs) -> Path:
+    """Write a pandas DataFrame as CSV to `path` atomically (`to_csv_kwargs` to `to_csv`)."""
+    return write_bytes_atomic(path, frame.to_csv(**to_csv_kwargs).encode())

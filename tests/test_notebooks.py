@@ -147,12 +147,37 @@ def test_05_deployment_week(smoke_run):
         assert db.execute("select count(*) from candidates").fetchone()[0] >= 0
 
 
+def _needs_alerts():
+    from rbcore import ztf
+
+    path = ztf.default_alerts_path()
+    if not path.is_file():
+        pytest.skip(f"no ZTF alert file at {path} (data/README.md tells how to make one)")
+
+
 def test_06_real_alerts(smoke_run):
+    _needs_alerts()
     run = _check(smoke_run, "06")
     result = _json(run / "real_alerts.json")
     for model in ("current", "vat"):
         for key in ("auc_vs_drb", "spearman_vs_drb", "asteroid_recall"):
             assert key in result[model]
+
+
+def test_06_without_alerts_says_where_to_get_them_and_finishes(smoke_run, tmp_path):
+    plan = smoke_run[0]
+    nb = [p for p in plan.notebooks if p.name.startswith("06")][0]
+    missing = tmp_path / "no_alerts.npz"
+    before = {p.name: p.stat().st_mtime_ns for p in plan.run_dir.glob("*.json")}
+    executed = run_notebook(nb, plan, extra={"alerts_path": str(missing)})
+    text = "".join(
+        "".join(o.get("text", ""))
+        for c in json.loads(executed.read_text())["cells"]
+        for o in c.get("outputs", [])
+    )
+    assert f"No ZTF alert file at {missing}" in text and "data/README.md" in text
+    after = {p.name: p.stat().st_mtime_ns for p in plan.run_dir.glob("*.json")}
+    assert after == before  # nothing written, nothing replaced
 
 
 # ------------------------------------------------------ notebook 06: counts and galleries (issue 8)
@@ -161,6 +186,7 @@ def test_06_real_alerts_counts_and_figures(smoke_run):
 
     from rbcore import ztf
 
+    _needs_alerts()
     run = _check(smoke_run, "06")
     result = _json(run / "real_alerts.json")
     alerts = ztf.load_alerts(result["data"]["alerts_path"])

@@ -11,10 +11,10 @@ that reproduce it. Everything outside the markers is left as it is.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from rbcore.evaluation.table import read_metrics
+from rbcore.files import write_text_atomic
 
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"
@@ -117,9 +117,7 @@ def update_readme(readme, metrics_path, *, command: str | None = None) -> str:
     head, rest = text.split(START)
     _, tail = rest.split(END)
     new = f"{head}{START}\n{block}\n{END}{tail}"
-    tmp = readme.with_name(readme.name + ".tmp")
-    tmp.write_text(new)
-    os.replace(tmp, readme)
+    write_text_atomic(readme, new)
     return new
 
 

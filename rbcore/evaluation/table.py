@@ -18,13 +18,12 @@ which keeps float32 logits beyond +-17 from collapsing to ties at probability 1 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from rbcore.evaluation.calibration import logit
-from rbcore.files import write_json_atomic
+from rbcore.files import write_json_atomic, write_npz_atomic
 from rbcore.inference import MODEL_NAMES, sigmoid
 from rbcore.metrics import _check, classification_summary
 
@@ -215,6 +214,41 @@ def validate_metrics(metrics: dict, source: str = "metrics") -> None:
         raise ValueError(f"{source}: 'test_counts' must hold n_real and n_bogus, got {counts!r}")
 
 
+def metrics_results(
+    tables: dict,
+    *,
+    run: dict,
+    n_real: int,
+    n_bogus: int,
+    calibration: dict,
+    recall_by_category: dict | None = None,
+    fpr_by_category: dict | None = None,
+) -> dict:
+    """The contents of metrics.json (notebook 04).
+
+    Args:
+        tables: {model: `metrics_table(...)`}.
+        run: the notebook's own settings (profile, threshold, n_boot, seed).
+        n_real, n_bogus: the test set's counts.
+        calibration: {model: temperature, priors and the test-set calibration summaries}.
+        recall_by_category: {model: DataFrame of `rate_by_group`} (simulated data only).
+        fpr_by_category: {key: DataFrame of `fpr_by_category`} (simulated data only).
+    """
+    results = {**tables, "test_counts": {"n_real": int(n_real), "n_bogus": int(n_bogus)},
+               **run, "calibration": calibration}  # fmt: skip
+    if recall_by_category is not None:
+        results["recall_by_category"] = {
+            m: t.set_index("group")[["n", "k", "rate"]].to_dict("index")
+            for m, t in recall_by_category.items()
+        }
+    if fpr_by_category is not None:
+        results["fpr_by_category"] = {
+            key: t.set_index("category")[["n", "n_fp", "fpr"]].to_dict("index")
+            for key, t in fpr_by_category.items()
+        }
+    return results
+
+
 def write_metrics(path, metrics: dict) -> Path:
     """Validate `metrics` against the metrics.json schema and write it atomically (indented JSON)."""
     validate_metrics(metrics, str(path))
@@ -289,8 +323,7 @@ def cached_logits(
                 f"{d}: expected {len(images)} finite logits, got shape {out[name].shape} "
                 f"with {bad} non-finite"
             )
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_path.with_name(cache_path.name + ".tmp.npz")
-    np.savez(tmp, key=np.array(key_json), **{f"logits_{k}": v for k, v in out.items()})
-    os.replace(tmp, cache_path)
+    write_npz_atomic(
+        cache_path, key=np.array(key_json), **{f"logits_{k}": v for k, v in out.items()}
+    )
     return out

@@ -15,13 +15,13 @@ that trains `rbcore.model.RBCNN` with `rbcore.train.fit`; the tests use a cheap 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from rbcore.datasets import Subset
+from rbcore.files import write_npz_atomic
 
 __all__ = [
     "TrainFn",
@@ -107,9 +107,7 @@ def assign_folds(
 
 def _save_scores(path: Path, idx: np.ndarray, logits: np.ndarray, meta: dict) -> None:
     """Write a fold's scores atomically (temporary file renamed into place)."""
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, idx=idx, logits=logits, meta=json.dumps(meta, sort_keys=True))
-    os.replace(tmp, path)
+    write_npz_atomic(path, idx=idx, logits=logits, meta=json.dumps(meta, sort_keys=True))
 
 
 def _load_scores(path: Path, idx: np.ndarray, meta: dict) -> np.ndarray | None:

@@ -11,13 +11,12 @@ Scores: the ledger's `*_score` columns are probabilities (sigmoid of the logit),
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from rbcore.files import write_json_atomic
+from rbcore.files import write_csv_atomic, write_json_atomic
 from rbcore.mislabel.flags import (
     cleanlab_flags,
     detection_metrics,
@@ -136,11 +135,7 @@ def write_ledger(ledger: pd.DataFrame, run_dir) -> Path:
     if missing:
         raise ValueError(f"ledger lacks the columns {missing}")
     path = Path(run_dir) / "label_ledger.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    ledger.to_csv(tmp, index=False, float_format="%.7g")
-    os.replace(tmp, path)
-    return path
+    return write_csv_atomic(path, ledger, index=False, float_format="%.7g")
 
 
 def read_ledger(path) -> pd.DataFrame:

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from rbcore.datasets import Subset, detector_validation_split
-from rbcore.files import write_json_atomic
-from rbcore.inference import MODEL_NAMES, predict_logits
+from rbcore.files import write_csv_atomic, write_json_atomic
+from rbcore.inference import MODEL_NAMES, predict_logits, sigmoid
 from rbcore.profiles import settings
 from rbcore.train.config import TrainConfig
 from rbcore.train.loop import fit
@@ -234,7 +234,7 @@ def validation_table(models: dict, images, val_idx, labels, truth_wrong=None) ->
     rows = {}
     for name, model in models.items():
         z = validation_scores(model, images, val_idx).astype(np.float64)
-        p = 1.0 / (1.0 + np.exp(-z))
+        p = sigmoid(z)
         rows[(name, "given labels")] = classification_summary(val_labels, p, 0.5)
         if truth_wrong is not None:
             true_labels = np.where(np.asarray(truth_wrong)[val_idx], 1 - val_labels, val_labels)
@@ -262,12 +262,54 @@ def model_summary(
     return entry
 
 
+def training_summary(
+    *,
+    run: dict,
+    train_idx,
+    val_idx,
+    labeled_mask,
+    val_detectors,
+    split_path,
+    ledger: dict,
+    sweep: dict,
+    models: dict,
+    run_dir,
+    val_table,
+    total_seconds: float,
+) -> dict:
+    """The contents of training_summary.json (notebook 03).
+
+    Args:
+        run: the notebook's own settings (profile, seed, data_dir).
+        train_idx, val_idx: the detector split; labeled_mask: bool[N] (False = unlabeled).
+        val_detectors, split_path: the validation detectors and where the split was written.
+        ledger: what `labeled_mask_from_ledger` reported.
+        sweep: grid, n_samples, epochs, table (DataFrame), chosen, seconds of the eps/alpha sweep.
+        models: {name: (TrainConfig, history, train seconds)}.
+        run_dir, val_table: where the models are, the validation table (`validation_table`).
+        total_seconds: the notebook's run time.
+    """
+    return {
+        **run,
+        "n_train": int(len(train_idx)),
+        "n_val": int(len(val_idx)),
+        "n_unlabeled_in_train": int((~np.asarray(labeled_mask)[train_idx]).sum()),
+        "validation_detectors": list(val_detectors),
+        "validation_split": str(split_path),
+        "ledger": ledger,
+        "sweep": {**sweep, "table": sweep["table"].to_dict(orient="records")},
+        "models": {
+            name: model_summary(name, config, history, seconds, run_dir, val_table)
+            for name, (config, history, seconds) in models.items()
+        },
+        "total_seconds": total_seconds,
+    }
+
+
 def write_split(path, params: pd.DataFrame, val_idx) -> Path:
     """Write the validation split (id, detector_id, label) for the later notebooks."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    params.iloc[np.asarray(val_idx)][["id", "detector_id", "label"]].to_csv(path, index=False)
-    return path
+    split = params.iloc[np.asarray(val_idx)][["id", "detector_id", "label"]]
+    return write_csv_atomic(path, split, index=False)
 
 
 def write_summary(path, summary: dict) -> Path:
@@ -296,6 +338,7 @@ __all__ = [
     "validation_scores",
     "validation_table",
     "model_summary",
+    "training_summary",
     "write_split",
     "write_summary",
     "detector_validation_split",
