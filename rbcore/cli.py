@@ -3,7 +3,7 @@
     python -m rbcore score --checkpoint CKPT --input FILE --output scores.csv [--batch-size N]
 
 FILE is a FITS file of triplets (REF, NEW, SUB image cubes + optional META table, see
-`rbcore.datasets.write_fits_triplets`) or a .npy array float32[N, 29, 29, 3] in the dataset
+`rbcore.fits.write_fits_triplets`) or a .npy array float32[N, 29, 29, 3] in the dataset
 layout (`images{detector_id}.npy`, `test_real.npy`...); its params table, when present beside
 it (`params{detector_id}.csv`, `test_real_params.csv`) or given with --params, supplies the
 candidates' ids. FILE may also be ZTF alert packets: a folder, a glob or a file of .avro /
@@ -51,7 +51,7 @@ def _open_input(path: Path, params_path: Path | None) -> tuple[np.ndarray, pd.Da
         raise InputError(f"{path}: input file does not exist")
     name = path.name.lower()
     if name.endswith((".fits", ".fit", ".fits.gz", ".fts")):
-        from rbcore.datasets import read_fits_triplets
+        from rbcore.fits import read_fits_triplets
 
         try:
             images, table = read_fits_triplets(path)
