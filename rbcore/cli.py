@@ -11,10 +11,10 @@ candidates' ids. FILE may also be ZTF alert packets: a folder, a glob or a file 
 29x29 model grid by `rbcore.ztf.resample_to_tomoe`, as notebook 06 does, damaged packets are
 reported and counted on stderr, and the rows carry `candid` and `objectId`. The output CSV
 has one row per triplet: `row`, the id columns found, `logit` and `score` (the probability of
-real). Bad input (unreadable file, wrong shape, missing FITS extension, infinite pixels,
-missing checkpoint) prints one line "rbcore score: error: ..." and exits with status 2; the
-output is written to a temporary file renamed at the end, so a failed run leaves no output
-file.
+real). Bad input (unreadable file, wrong shape, missing FITS extension, infinite pixels or
+values beyond float32's range, missing checkpoint) prints one line "rbcore score: error: ..."
+and exits with status 2; the output is written to a temporary file renamed at the end, so a
+failed run leaves no output file.
 """
 
 from __future__ import annotations
@@ -151,6 +151,7 @@ def score_file(checkpoint, input_path, output, *, batch_size=1024, params=None, 
 
     from rbcore.checkpoint import load_model
     from rbcore.inference import Scorer, sigmoid
+    from rbcore.preprocess import as_pixels
 
     if batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {batch_size}")
@@ -170,10 +171,12 @@ def score_file(checkpoint, input_path, output, *, batch_size=1024, params=None, 
     block = batch_size * 8  # triplets read from disk at a time (bounded memory)
     with tqdm(total=n, unit="triplet", disable=not progress, desc="score") as bar:
         for s in range(0, n, block):
-            x = np.asarray(images[s : s + block], np.float32)
-            if np.isinf(x).any():
-                row = s + int(np.argwhere(np.isinf(x))[0][0])
-                raise InputError(f"{input_path}: triplet {row} has infinite pixels (masked = NaN)")
+            try:  # the one pixel rule (NaN masked, +-inf an error), naming file and triplet
+                x = as_pixels(
+                    images[s : s + block], lambda i, s=s: f"{input_path}: triplet {s + i}"
+                )
+            except ValueError as err:
+                raise InputError(str(err)) from err
             logits[s : s + len(x)] = scorer(x)["model"]
             bar.update(len(x))
     out = pd.DataFrame({"row": np.arange(n)})

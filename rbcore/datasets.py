@@ -86,6 +86,11 @@ class LazyImages:
         arr = self[np.arange(len(self))]
         return arr if dtype is None else arr.astype(dtype)
 
+    def locate(self, row: int) -> str:
+        """'<file>: triplet <row in that file>' of a row, for error messages."""
+        f = int(np.searchsorted(self.offsets, row, side="right") - 1)
+        return locate_row(self.arrays[f], int(row - self.offsets[f]))
+
 
 class Subset:
     """Lazy view `images[index]` that indexes like the full image set (by int arrays).
@@ -105,6 +110,10 @@ class Subset:
     def shape(self) -> tuple[int, ...]:
         return (len(self), *tuple(np.shape(self.images[self.index[:1]]))[1:])
 
+    def locate(self, row: int) -> str:
+        """Where a row of this view comes from, for error messages."""
+        return locate_row(self.images, int(self.index[row]))
+
     def __getitem__(self, idx):
         sel = self.index[np.asarray(idx)]
         order = np.argsort(sel, kind="stable")  # sorted reads are fast on memory maps
@@ -112,6 +121,15 @@ class Subset:
         res = np.empty_like(out)
         res[order] = out
         return res
+
+
+def locate_row(images, row: int) -> str:
+    """'<file>: triplet <row>' for a row of `images` (a LazyImages, Subset or memory map),
+    'triplet <row>' for an array in memory."""
+    if hasattr(images, "locate"):
+        return images.locate(row)
+    name = getattr(images, "filename", None)  # np.memmap
+    return f"{name}: triplet {row}" if name else f"triplet {row}"
 
 
 def count_nan_pixels(images, chunk: int = 16384) -> int:

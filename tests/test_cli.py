@@ -72,7 +72,11 @@ def _bad_inputs(tmp_path, images):
     inf = images.copy()
     inf[5, 0, 0, 1] = np.inf
     np.save(tmp_path / "inf.npy", inf)
+    big = images.astype(np.float64)
+    big[9, 1, 1, 2] = -1e300  # finite, but not a float32
+    np.save(tmp_path / "big.npy", big)
     return {
+        "big.npy": "triplet 9: pixel value -1e+300 is beyond float32's range",
         "wrong_shape.npy": "(N, 29, 29, 3)",
         "no_sub.fits": "SUB",
         "garbage.npy": "not a readable",

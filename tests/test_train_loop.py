@@ -185,3 +185,16 @@ def test_data_parallel_over_two_devices_matches_one():
     assert one["devices"] == 1 and two["devices"] == 2
     for k in ("loss", "val_loss", "params"):
         np.testing.assert_allclose(two[k], one[k], rtol=2e-4, atol=1e-6)
+
+
+def test_infinite_pixels_are_an_error_in_training_too(data):
+    x, y, xv, yv, _ = data
+    cfg = TrainConfig(**{**SMALL, "epochs": 1})
+    bad = x.copy()
+    bad[40, 0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="triplet 40 has infinite pixels"):
+        fit(bad, y, config=cfg, progress=False)
+    bad_val = xv.copy()
+    bad_val[3, 0, 0, 0] = -np.inf
+    with pytest.raises(ValueError, match="triplet 3 has infinite pixels"):
+        fit(x, y, val_images=bad_val, val_labels=yv, config=cfg, progress=False)
