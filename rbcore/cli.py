@@ -117,6 +117,8 @@ def _open_images(path: Path, params_path: Path | None) -> tuple[np.ndarray, pd.D
         except (ValueError, OSError) as err:
             raise InputError(str(err)) from err
     elif name.endswith(".npy"):
+        if path.stat().st_size == 0:
+            raise InputError(f"{path}: empty file (0 bytes); expected a .npy array [N, 29, 29, 3]")
         try:
             images = np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError, EOFError) as err:

@@ -70,6 +70,7 @@ def _bad_inputs(tmp_path, images):
     with fits.open(tmp_path / "full.fits") as h:
         fits.HDUList([h[0], h["REF"], h["NEW"]]).writeto(tmp_path / "no_sub.fits")
     (tmp_path / "garbage.npy").write_bytes(b"not an array at all")
+    (tmp_path / "empty.npy").write_bytes(b"")
     (tmp_path / "garbage.fits").write_bytes(b"SIMPLE = nonsense" * 10)
     inf = images.copy()
     inf[5, 0, 0, 1] = np.inf
@@ -82,6 +83,7 @@ def _bad_inputs(tmp_path, images):
         "wrong_shape.npy": "(N, 29, 29, 3)",
         "no_sub.fits": "SUB",
         "garbage.npy": "not a readable",
+        "empty.npy": "empty.npy: empty file (0 bytes)",
         "garbage.fits": "garbage.fits",
         "inf.npy": "triplet 5",
         "missing.npy": "does not exist",
