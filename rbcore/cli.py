@@ -14,8 +14,8 @@ has one row per triplet: `row`, the id columns found, `logit` and `score` (the p
 real). Bad input (unreadable file, wrong shape, missing FITS extension, infinite pixels or
 values beyond float32's range, missing checkpoint, a params table without an id column or with
 an id twice, an output that is a folder or one of the inputs) prints one line
-"rbcore score: error: ..." and exits with status 2, before any scoring where it can be known
-then. The output is written to a temporary file `.<output>.<pid>.tmp` (with the permissions of
+"rbcore score: error: ..." and exits with status 2 (the output and the inputs are checked
+before any scoring). The output is written to a temporary file `.<output>.<pid>.tmp` (with the permissions of
 any new file, umask applied) renamed at the end, so a failed run leaves no output file; the
 temporary file of a killed run is removed by the next run.
 """
