@@ -66,6 +66,11 @@ def read_config(path_dir) -> dict:
         raise ValueError(f"{path}: damaged checkpoint config, not valid JSON ({e})") from e
     if not isinstance(meta, dict) or "model" not in meta:
         raise ValueError(f"{path}: not an rbcore checkpoint config (no 'model' field)")
+    for key, kind in (("model", dict), ("extra", dict), ("weights_sha256", str)):
+        if key in meta and not isinstance(meta[key], kind):
+            raise ValueError(
+                f"{path}: field {key!r} must be a {kind.__name__}, got {type(meta[key]).__name__}"
+            )
     return meta
 
 
@@ -77,7 +82,8 @@ def load_model(path_dir) -> tuple[nnx.Module, dict]:
 
     Raises:
         FileNotFoundError: no checkpoint in `path_dir`.
-        ValueError: a damaged file, or weights that do not fit the stored architecture.
+        ValueError: a damaged file, a config without the weights' checksum or with fields of
+            the wrong type, or weights that do not fit the stored architecture.
     """
     path = Path(path_dir)
     meta = read_config(path)
@@ -85,14 +91,21 @@ def load_model(path_dir) -> tuple[nnx.Module, dict]:
     if not wpath.exists():
         raise FileNotFoundError(f"{wpath}: checkpoint weights missing")
     data = wpath.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if meta.get("weights_sha256") not in (None, digest):
+    if "weights_sha256" not in meta:
+        raise ValueError(
+            f"{path / CONFIG_NAME}: no weights_sha256; the weights cannot be checked, so the "
+            "checkpoint is refused (save it again with rbcore.checkpoint.save_model)"
+        )
+    if meta["weights_sha256"] != hashlib.sha256(data).hexdigest():
         raise ValueError(f"{wpath}: damaged checkpoint, checksum differs from {CONFIG_NAME}")
     try:
         stored = serialization.msgpack_restore(data)
     except Exception as e:  # msgpack raises several exception types on corrupt input
         raise ValueError(f"{wpath}: damaged checkpoint weights, cannot be decoded ({e})") from e
-    model = build_model(meta["model"])
+    try:
+        model = build_model(meta["model"])
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path / CONFIG_NAME}: {e}") from e
     target = nnx.to_pure_dict(nnx.state(model, nnx.Param))
     want = {
         jax.tree_util.keystr(k): np.shape(v) for k, v in jax.tree_util.tree_leaves_with_path(target)

@@ -3,7 +3,7 @@
     python -m rbcore score --checkpoint CKPT --input FILE --output scores.csv [--batch-size N]
 
 FILE is a FITS file of triplets (REF, NEW, SUB image cubes + optional META table, see
-`rbcore.datasets.write_fits_triplets`) or a .npy array float32[N, 29, 29, 3] in the dataset
+`rbcore.fits.write_fits_triplets`) or a .npy array float32[N, 29, 29, 3] in the dataset
 layout (`images{detector_id}.npy`, `test_real.npy`...); its params table, when present beside
 it (`params{detector_id}.csv`, `test_real_params.csv`) or given with --params, supplies the
 candidates' ids. FILE may also be ZTF alert packets: a folder, a glob or a file of .avro /
@@ -11,10 +11,13 @@ candidates' ids. FILE may also be ZTF alert packets: a folder, a glob or a file 
 29x29 model grid by `rbcore.ztf.resample_to_tomoe`, as notebook 06 does, damaged packets are
 reported and counted on stderr, and the rows carry `candid` and `objectId`. The output CSV
 has one row per triplet: `row`, the id columns found, `logit` and `score` (the probability of
-real). Bad input (unreadable file, wrong shape, missing FITS extension, infinite pixels,
-missing checkpoint) prints one line "rbcore score: error: ..." and exits with status 2; the
-output is written to a temporary file renamed at the end, so a failed run leaves no output
-file.
+real). Bad input (unreadable file, wrong shape, missing FITS extension, infinite pixels or
+values beyond float32's range, missing checkpoint, a params table without an id column or with
+an id twice, an output that is a folder or one of the inputs) prints one line
+"rbcore score: error: ..." and exits with status 2 (the output and the inputs are checked
+before any scoring). The output is written to a temporary file `.<output>.<pid>.tmp` (with the permissions of
+any new file, umask applied) renamed at the end, so a failed run leaves no output file; the
+temporary file of a killed run is removed by the next run.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ import argparse
 import glob
 import os
 import re
+import signal
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +37,9 @@ from rbcore.model import IMAGE_SHAPE
 
 # copied to the output if present; candid and objectId are the ZTF alert packets' ids
 ID_COLUMNS = ("candidate_id", "id", "detector_id", "object_id", "candid", "objectId")
+KEY_COLUMNS = ("candidate_id", "id", "candid")  # each names one candidate (with detector_id)
 EXIT_BAD_INPUT = 2  # the argparse convention for usage errors
+READ_BLOCK = 32768  # most triplets read from disk at a time (~330 MB of float32), any batch size
 
 
 class InputError(ValueError):
@@ -43,6 +48,60 @@ class InputError(ValueError):
 
 def _open_input(path: Path, params_path: Path | None) -> tuple[np.ndarray, pd.DataFrame | None]:
     """(images float32[N, 29, 29, 3] (memory-mapped for .npy), id table or None)."""
+    images, table = _open_images(path, params_path)
+    explicit = params_path is not None
+    if params_path is None and not _is_packets(path):
+        params_path = _sibling_params(path)
+    if params_path is not None:
+        table = _read_params(params_path, len(images), path)
+    return images, _check_ids(params_path or path, table, explicit)
+
+
+def _read_params(params_path: Path, n: int, path: Path) -> pd.DataFrame:
+    """The table of `path`'s triplets in `params_path`: readable, one row per triplet."""
+    from rbcore.datasets import read_csv_table
+
+    try:
+        table = read_csv_table(params_path)
+    except (OSError, ValueError) as err:
+        raise InputError(str(err)) from err
+    if len(table) != n:
+        raise InputError(f"{params_path}: {len(table)} rows for {n} triplets in {path}")
+    return table
+
+
+def _check_ids(source: Path, table: pd.DataFrame | None, explicit: bool) -> pd.DataFrame | None:
+    """The id table, if it has an id column (named as in ID_COLUMNS), each candidate once.
+
+    A table given with --params must have one; a table found beside the input (or a FITS
+    META table) without one is reported on stderr and not used.
+    """
+    if table is None:
+        return None
+    if not any(c in table.columns for c in ID_COLUMNS):
+        what = f"{source}: no id column; expected one of {list(ID_COLUMNS)}"
+        found = f"found {list(table.columns)[:8]}"
+        if explicit:
+            raise InputError(f"{what} ({found}); rename the id column")
+        print(f"rbcore score: note: {what} ({found}); rows are identified by 'row' only",
+              file=sys.stderr)  # fmt: skip
+        return None
+    keys = [c for c in KEY_COLUMNS if c in table.columns]
+    if keys and "detector_id" in table.columns:
+        keys.append("detector_id")
+    dup = table.duplicated(subset=keys, keep=False) if keys else pd.Series(False)
+    if dup.any():
+        rows = np.flatnonzero(dup.to_numpy())
+        first = table.iloc[rows[0]][keys].to_dict()
+        same = rows[(table.iloc[rows][keys] == table.iloc[rows[0]][keys]).all(axis=1).to_numpy()]
+        raise InputError(
+            f"{source}: candidate {first} appears on rows {same[:5].tolist()}; ids must be unique"
+        )
+    return table
+
+
+def _open_images(path: Path, params_path: Path | None) -> tuple[np.ndarray, pd.DataFrame | None]:
+    """The triplets of --input, and the ids it carries itself (FITS META, packets) or None."""
     if _is_packets(path):
         if params_path is not None:
             raise InputError("--params does not apply to ZTF alert packets (they carry their ids)")
@@ -51,13 +110,15 @@ def _open_input(path: Path, params_path: Path | None) -> tuple[np.ndarray, pd.Da
         raise InputError(f"{path}: input file does not exist")
     name = path.name.lower()
     if name.endswith((".fits", ".fit", ".fits.gz", ".fts")):
-        from rbcore.datasets import read_fits_triplets
+        from rbcore.fits import read_fits_triplets
 
         try:
             images, table = read_fits_triplets(path)
         except (ValueError, OSError) as err:
             raise InputError(str(err)) from err
     elif name.endswith(".npy"):
+        if path.stat().st_size == 0:
+            raise InputError(f"{path}: empty file (0 bytes); expected a .npy array [N, 29, 29, 3]")
         try:
             images = np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError, EOFError) as err:
@@ -69,16 +130,6 @@ def _open_input(path: Path, params_path: Path | None) -> tuple[np.ndarray, pd.Da
         raise InputError(f"{path}: expected triplets of shape (N, 29, 29, 3), got {images.shape}")
     if images.dtype.kind != "f":
         raise InputError(f"{path}: expected floating-point pixels, got dtype {images.dtype}")
-    params_path = params_path or _sibling_params(path)
-    if params_path is not None:
-        try:
-            table = pd.read_csv(params_path)
-        except (OSError, ValueError) as err:
-            raise InputError(f"{params_path}: not a readable CSV ({err})") from err
-        if len(table) != len(images):
-            raise InputError(
-                f"{params_path}: {len(table)} rows for {len(images)} triplets in {path}"
-            )
     return images, table
 
 
@@ -121,13 +172,70 @@ def _open_packets(spec: str) -> tuple[np.ndarray, pd.DataFrame]:
 
 def _sibling_params(path: Path) -> Path | None:
     """The dataset layout's params file of an images file, if it exists."""
-    m = re.fullmatch(r"images(\d+)\.npy", path.name)
+    m = re.fullmatch(r"images(\d+)\.npy", path.name, re.IGNORECASE)
     cand = (
         path.with_name(f"params{m.group(1)}.csv")
         if m
         else path.with_name(path.stem + "_params.csv")
     )
-    return cand if path.suffix == ".npy" and cand.exists() else None
+    return cand if path.suffix.lower() == ".npy" and cand.exists() else None
+
+
+def _check_output(output: Path, input_path: Path, params: Path | None, checkpoint) -> None:
+    """Refuse, before any work, an output that is a folder or would replace an input."""
+    if output.is_dir():
+        raise InputError(f"{output}: is a directory; expected the path of a CSV file")
+    if not output.parent.is_dir():
+        raise InputError(f"{output.parent}: output directory does not exist")
+    inputs = list(_input_files(input_path))
+    if not _is_packets(input_path):
+        inputs.append(params or _sibling_params(input_path))
+    ckpt = Path(checkpoint)
+    inputs += list(ckpt.iterdir()) if ckpt.is_dir() else [ckpt]
+    for p in inputs:
+        if p is not None and (
+            output.resolve() == p.resolve()
+            or (output.exists() and p.exists() and os.path.samefile(output, p))
+        ):
+            raise InputError(f"{output}: the output would replace the input {p}")
+
+
+def _temp_path(output: Path, pid: int) -> Path:
+    return output.with_name(f".{output.name}.{pid}.tmp")
+
+
+def _remove_stale_temps(output: Path) -> None:
+    """Remove the temporary files of earlier runs on `output` that were killed."""
+    pattern = re.compile(rf"\.{re.escape(output.name)}\.(\d+)\.tmp")
+    for p in output.parent.glob(f".{glob.escape(output.name)}.*.tmp"):
+        m = pattern.fullmatch(p.name)
+        if m and not _running(int(m.group(1))):
+            p.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _write_csv(table: pd.DataFrame, output: Path) -> None:
+    """`table` to `output` via a temporary file and a rename; normal permissions (umask)."""
+    _remove_stale_temps(output)
+    tmp = _temp_path(output, os.getpid())
+    tmp.unlink(missing_ok=True)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "w") as f:
+            table.to_csv(f, index=False)
+        os.replace(tmp, output)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def score_file(checkpoint, input_path, output, *, batch_size=1024, params=None, progress=True):
@@ -151,15 +259,13 @@ def score_file(checkpoint, input_path, output, *, batch_size=1024, params=None, 
 
     from rbcore.checkpoint import load_model
     from rbcore.inference import Scorer, sigmoid
+    from rbcore.preprocess import as_pixels
 
     if batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {batch_size}")
-    output = Path(output)
-    if not output.parent.is_dir():
-        raise InputError(f"{output.parent}: output directory does not exist")
-    if output.resolve() in _input_files(Path(input_path)):
-        raise InputError(f"{output}: the output would replace an input file")
-    images, table = _open_input(Path(input_path), Path(params) if params else None)
+    output, params = Path(output), Path(params) if params else None
+    _check_output(output, Path(input_path), params, checkpoint)
+    images, table = _open_input(Path(input_path), params)
     try:
         model, _ = load_model(checkpoint)
     except (FileNotFoundError, ValueError) as err:
@@ -167,13 +273,15 @@ def score_file(checkpoint, input_path, output, *, batch_size=1024, params=None, 
     scorer = Scorer({"model": model}, batch_size)
     n = len(images)
     logits = np.empty(n, np.float32)
-    block = batch_size * 8  # triplets read from disk at a time (bounded memory)
+    block = min(batch_size * 8, READ_BLOCK)  # triplets read from disk at a time
     with tqdm(total=n, unit="triplet", disable=not progress, desc="score") as bar:
         for s in range(0, n, block):
-            x = np.asarray(images[s : s + block], np.float32)
-            if np.isinf(x).any():
-                row = s + int(np.argwhere(np.isinf(x))[0][0])
-                raise InputError(f"{input_path}: triplet {row} has infinite pixels (masked = NaN)")
+            try:  # the one pixel rule (NaN masked, +-inf an error), naming file and triplet
+                x = as_pixels(
+                    images[s : s + block], lambda i, s=s: f"{input_path}: triplet {s + i}"
+                )
+            except ValueError as err:
+                raise InputError(str(err)) from err
             logits[s : s + len(x)] = scorer(x)["model"]
             bar.update(len(x))
     out = pd.DataFrame({"row": np.arange(n)})
@@ -183,14 +291,7 @@ def score_file(checkpoint, input_path, output, *, batch_size=1024, params=None, 
                 out[c] = table[c].to_numpy()
     out["logit"] = logits
     out["score"] = sigmoid(logits)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            out.to_csv(f, index=False)
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _write_csv(out, output)
     return n
 
 
@@ -212,14 +313,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None) -> int:
     """Entry point of `python -m rbcore`; returns the exit status."""
     args = build_parser().parse_args(argv)
+    # SIGTERM (a scheduler's kill) unwinds like Ctrl-C, so the temporary output is removed.
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
     try:
         n = score_file(args.checkpoint, args.input, args.output, batch_size=args.batch_size,
                        params=args.params, progress=not args.no_progress)  # fmt: skip
     except InputError as err:
         print(f"rbcore score: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     print(f"rbcore score: {n} triplets -> {args.output}", file=sys.stderr)
     return 0

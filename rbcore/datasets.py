@@ -10,8 +10,8 @@ simulator (`rbcore.simulation`) also writes:
   the simulator wrote them (truth columns).
 
 Images are memory-mapped, so millions of cutouts need not fit in memory. NaN pixels (masked)
-are allowed, counted on request and never changed on disk. Also: FITS triplet I/O for
-cutouts from other pipelines, and the dihedral (8 rotations/flips) augmentation.
+are allowed, counted on request and never changed on disk. Also: the dihedral (8
+rotations/flips) augmentation; FITS triplet I/O lives in `rbcore.fits` (re-exported here).
 """
 
 from __future__ import annotations
@@ -24,12 +24,17 @@ import numpy as np
 import pandas as pd
 
 from rbcore.files import write_json_atomic
+from rbcore.fits import read_fits_triplets as read_fits_triplets
+from rbcore.fits import write_fits_triplets as write_fits_triplets
 from rbcore.model import IMAGE_SHAPE
 
 OBJECT_TYPES = {"artifact": 0, "rand_artificial_real": 1, "galx_artificial_real": 1}
 TRUTH_COLUMNS = ("category", "is_real_true", "label_is_wrong", "mag", "snr", "seeing_new", "night")
-_IMAGES_RE = re.compile(r"^images(\d+)\.npy$")
-_PARAMS_RE = re.compile(r"^params(\d+)\.csv$")
+NUMERIC_TRUTH = tuple(c for c in TRUTH_COLUMNS if c != "category")
+RESERVED_COLUMNS = ("id",)  # numbered by the loaders: a column of that name would be lost
+# Case-insensitive, so that images0.NPY is paired with params0.csv rather than skipped.
+_IMAGES_RE = re.compile(r"^images(\d+)\.npy$", re.IGNORECASE)
+_PARAMS_RE = re.compile(r"^params(\d+)\.csv$", re.IGNORECASE)
 
 
 class LazyImages:
@@ -81,6 +86,11 @@ class LazyImages:
         arr = self[np.arange(len(self))]
         return arr if dtype is None else arr.astype(dtype)
 
+    def locate(self, row: int) -> str:
+        """'<file>: triplet <row in that file>' of a row, for error messages."""
+        f = int(np.searchsorted(self.offsets, row, side="right") - 1)
+        return locate_row(self.arrays[f], int(row - self.offsets[f]))
+
 
 class Subset:
     """Lazy view `images[index]` that indexes like the full image set (by int arrays).
@@ -100,6 +110,10 @@ class Subset:
     def shape(self) -> tuple[int, ...]:
         return (len(self), *tuple(np.shape(self.images[self.index[:1]]))[1:])
 
+    def locate(self, row: int) -> str:
+        """Where a row of this view comes from, for error messages."""
+        return locate_row(self.images, int(self.index[row]))
+
     def __getitem__(self, idx):
         sel = self.index[np.asarray(idx)]
         order = np.argsort(sel, kind="stable")  # sorted reads are fast on memory maps
@@ -107,6 +121,15 @@ class Subset:
         res = np.empty_like(out)
         res[order] = out
         return res
+
+
+def locate_row(images, row: int) -> str:
+    """'<file>: triplet <row>' for a row of `images` (a LazyImages, Subset or memory map),
+    'triplet <row>' for an array in memory."""
+    if hasattr(images, "locate"):
+        return images.locate(row)
+    name = getattr(images, "filename", None)  # np.memmap
+    return f"{name}: triplet {row}" if name else f"triplet {row}"
 
 
 def count_nan_pixels(images, chunk: int = 16384) -> int:
@@ -120,15 +143,74 @@ def count_nan_pixels(images, chunk: int = 16384) -> int:
 
 
 def _open_npy(path: Path) -> np.ndarray:
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file (0 bytes); expected a .npy array [N, 29, 29, 3]")
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as err:
+    except (ValueError, OSError, EOFError) as err:
         raise ValueError(f"{path}: not a readable .npy array ({err})") from err
     if arr.ndim != 4 or arr.shape[1:] != IMAGE_SHAPE:
         raise ValueError(f"{path}: expected images of shape (N, 29, 29, 3), got {arr.shape}")
     if arr.dtype != np.float32:
         raise ValueError(f"{path}: expected dtype float32, got {arr.dtype}")
     return arr
+
+
+def read_csv_table(path) -> pd.DataFrame:
+    """A CSV table, or a ValueError naming the file when it is empty or not a table."""
+    path = Path(path)
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError as err:
+        raise ValueError(f"{path}: empty file; expected a CSV table with a header line") from err
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        text = " ".join(str(err).split())
+        raise ValueError(f"{path}: not a readable CSV table ({text})") from err
+
+
+def _check_params(path: Path, table: pd.DataFrame) -> None:
+    """Refuse reserved column names and non-numeric truth values, naming the file."""
+    for c in RESERVED_COLUMNS:
+        if c in table.columns:
+            raise ValueError(
+                f"{path}: has a column {c!r}, which rbcore fills itself (row numbers); "
+                "rename it (e.g. to 'candidate_id')"
+            )
+    for c in NUMERIC_TRUTH:
+        if c in table.columns and not pd.api.types.is_numeric_dtype(table[c]):
+            bad = pd.to_numeric(table[c], errors="coerce").isna() & table[c].notna()
+            row = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
+            raise ValueError(
+                f"{path}: column {c!r} must be numeric, row {row} holds {table[c].iloc[row]!r}"
+            )
+
+
+def _has_truth(paths: list[Path], tables: list[pd.DataFrame]) -> bool:
+    """Whether every table carries the truth columns; a mix is an error naming the file."""
+    have = [[c for c in TRUTH_COLUMNS if c in t.columns] for t in tables]
+    full = [len(h) == len(TRUTH_COLUMNS) for h in have]
+    if any(full):
+        for path, h in zip(paths, have, strict=True):
+            if len(h) != len(TRUTH_COLUMNS):
+                missing = [c for c in TRUTH_COLUMNS if c not in h]
+                absent = "" if path.exists() else " (no such file)"
+                raise ValueError(
+                    f"{path}{absent}: missing truth columns {missing} that the other files of "
+                    "this set carry"
+                )
+    return bool(full) and all(full)
+
+
+def _layout_files(d: Path, pattern: re.Pattern) -> dict[int, Path]:
+    """{detector id: file} of the files matching `pattern`; two files for one id are an error."""
+    out: dict[int, Path] = {}
+    for name in sorted(p.name for p in d.iterdir()):
+        if m := pattern.match(name):
+            det = int(m.group(1))
+            if det in out:
+                raise ValueError(f"{out[det]} and {d / name} both name detector {det}")
+            out[det] = d / name
+    return out
 
 
 @dataclass
@@ -161,22 +243,16 @@ def load_training(data_dir) -> TrainingSet:
 
     Raises:
         FileNotFoundError: no folder, no pairs, or a .npy without its .csv (or vice versa).
-        ValueError: wrong shape/dtype, row counts that differ, a missing `object_type`
-            column or an unknown object_type (each message names the file).
+        ValueError: wrong shape/dtype, an empty or unreadable file, row counts that differ,
+            a missing `object_type` column or an unknown object_type, a column named `id`,
+            non-numeric truth values, truth columns in some files only, or two files for one
+            detector (images01.npy beside images1.npy); each message names the file.
     """
     d = Path(data_dir)
     if not d.is_dir():
         raise FileNotFoundError(f"training data folder {d} does not exist")
-    npys = {
-        int(m.group(1)): d / f
-        for f in sorted(p.name for p in d.iterdir())
-        if (m := _IMAGES_RE.match(f))
-    }
-    csvs = {
-        int(m.group(1)): d / f
-        for f in sorted(p.name for p in d.iterdir())
-        if (m := _PARAMS_RE.match(f))
-    }
+    npys = _layout_files(d, _IMAGES_RE)
+    csvs = _layout_files(d, _PARAMS_RE)
     if not npys and not csvs:
         raise FileNotFoundError(f"{d}: no images{{d}}.npy / params{{d}}.csv files")
     for det in sorted(set(npys) - set(csvs)):
@@ -186,7 +262,8 @@ def load_training(data_dir) -> TrainingSet:
     arrays, tables = [], []
     for det in sorted(npys):
         arr = _open_npy(npys[det])
-        table = pd.read_csv(csvs[det])
+        table = read_csv_table(csvs[det])
+        _check_params(csvs[det], table)
         if "object_type" not in table.columns:
             raise ValueError(
                 f"{csvs[det]}: missing column 'object_type' (columns: {list(table.columns)})"
@@ -210,7 +287,7 @@ def load_training(data_dir) -> TrainingSet:
     params = pd.concat(tables, ignore_index=True)
     params.insert(0, "id", np.arange(len(params)))
     params["label"] = params["object_type"].map(OBJECT_TYPES).astype(np.int64)
-    has_truth = all(c in params.columns for c in TRUTH_COLUMNS)
+    has_truth = _has_truth([csvs[det] for det in sorted(npys)], tables)
     return TrainingSet(params=params, images=LazyImages(arrays), has_truth=has_truth, data_dir=d)
 
 
@@ -244,105 +321,26 @@ def load_test(
         FileNotFoundError: a file is missing. ValueError: shape/dtype or row-count mismatch.
     """
     d = Path(data_dir)
-    arrays, tables = [], []
+    arrays, tables, csvs = [], [], []
     for name, label in ((real_name, 1), (bogus_name, 0)):
         path = d / name
         if not path.exists():
             raise FileNotFoundError(f"test file {path} does not exist")
         arr = _open_npy(path)
         csv = d / f"{path.stem}_params.csv"
-        table = pd.read_csv(csv) if csv.exists() else pd.DataFrame(index=range(len(arr)))
+        table = read_csv_table(csv) if csv.exists() else pd.DataFrame(index=range(len(arr)))
+        _check_params(csv, table)
         if len(table) != len(arr):
             raise ValueError(f"{csv} has {len(table)} rows but {path} has {len(arr)} images")
         table["label"] = label
         table["source"] = name
         arrays.append(arr)
         tables.append(table)
+        csvs.append(csv)
     params = pd.concat(tables, ignore_index=True)
     params.insert(0, "id", np.arange(len(params)))
-    has_truth = all(c in params.columns for c in TRUTH_COLUMNS)
+    has_truth = _has_truth(csvs, tables)
     return TestSet(LazyImages(arrays), params["label"].to_numpy(np.int64), params, has_truth)
-
-
-# --------------------------------------------------------------------------- FITS triplets
-_CHANNEL_EXT = ("REF", "NEW", "SUB")
-
-
-def write_fits_triplets(
-    path, images: np.ndarray, table: pd.DataFrame | None = None, *, overwrite: bool = False
-) -> None:
-    """Write triplets as a FITS file: REF, NEW, SUB image extensions [N, 29, 29] + META table.
-
-    Args:
-        path: output .fits path.
-        images: float[N, H, W, 3] (ref, new, sub); NaN allowed.
-        table: optional metadata, one row per triplet (written as a binary table "META").
-        overwrite: replace an existing file.
-    """
-    from astropy.io import fits
-    from astropy.table import Table
-
-    images = np.asarray(images, np.float32)
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(
-            f"write_fits_triplets({path}): images must be [N, H, W, 3], got {images.shape}"
-        )
-    hdus = [fits.PrimaryHDU()]
-    hdus[0].header["NTRIPLET"] = (len(images), "number of cutout triplets")
-    for ch, name in enumerate(_CHANNEL_EXT):
-        hdus.append(fits.ImageHDU(np.ascontiguousarray(images[..., ch]), name=name))
-    if table is not None:
-        if len(table) != len(images):
-            raise ValueError(
-                f"write_fits_triplets({path}): table has {len(table)} rows for {len(images)} images"
-            )
-        t = table.copy()
-        for c in t.columns:
-            if t[c].dtype == object:
-                t[c] = t[c].astype(str)
-        hdus.append(fits.BinTableHDU(Table.from_pandas(t), name="META"))
-    fits.HDUList(hdus).writeto(path, overwrite=overwrite)
-
-
-def read_fits_triplets(path) -> tuple[np.ndarray, pd.DataFrame | None]:
-    """Read triplets written by `write_fits_triplets` (or any file with REF/NEW/SUB cubes).
-
-    Returns:
-        images float32[N, H, W, 3]; the META table as a DataFrame, or None.
-
-    Raises:
-        FileNotFoundError, or ValueError naming the file and extension that is missing or
-        has the wrong shape.
-    """
-    from astropy.io import fits
-    from astropy.table import Table
-
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"FITS file {p} does not exist")
-    try:
-        hdul = fits.open(p, memmap=False)
-    except OSError as err:
-        raise ValueError(f"{p}: not a readable FITS file ({err})") from err
-    with hdul:
-        names = [h.name for h in hdul]
-        chans = []
-        for name in _CHANNEL_EXT:
-            if name not in names:
-                raise ValueError(f"{p}: missing image extension {name!r} (found {names})")
-            data = hdul[name].data
-            if data is None or data.ndim != 3:
-                shape = None if data is None else data.shape
-                raise ValueError(f"{p}[{name}]: expected an image cube [N, H, W], got {shape}")
-            chans.append(np.asarray(data, np.float32))
-        if len({c.shape for c in chans}) != 1:
-            raise ValueError(f"{p}: REF/NEW/SUB shapes differ: {[c.shape for c in chans]}")
-        table = None
-        if "META" in names:
-            table = Table.read(hdul["META"]).to_pandas()
-            if len(table) != len(chans[0]):
-                raise ValueError(f"{p}[META]: {len(table)} rows for {len(chans[0])} triplets")
-    return np.stack(chans, axis=-1), table
 
 
 # --------------------------------------------------------------------------- augmentation

@@ -25,8 +25,9 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from rbcore.datasets import locate_row
 from rbcore.model import IMAGE_SHAPE
-from rbcore.preprocess import normalize_jax
+from rbcore.preprocess import as_pixels, normalize_jax
 
 MODEL_NAMES = ("current", "vat")  # the talk's "Simple CNN" (Current) and "VAT" models
 
@@ -99,10 +100,16 @@ def prefetch(iterator: Iterator, size: int) -> Iterator:
 
 
 def gather(images, idx: np.ndarray) -> np.ndarray:
-    """images[idx] as float32[len(idx), 29, 29, 3], read in ascending index order."""
+    """images[idx] as float32[len(idx), 29, 29, 3], read in ascending index order.
+
+    Every batch of training and inference passes here, so the pixel rule
+    (`rbcore.preprocess.as_pixels`: NaN masked, +-inf an error naming the file and triplet)
+    holds for every caller.
+    """
     order = np.argsort(idx, kind="stable")
+    rows = idx[order]
     out = np.empty((len(idx), *IMAGE_SHAPE), np.float32)
-    out[order] = np.asarray(images[idx[order]], dtype=np.float32)
+    out[order] = as_pixels(images[rows], lambda i: locate_row(images, int(rows[i])))
     return out
 
 
@@ -134,14 +141,28 @@ def _forward(graphdefs, states, x):
     return tuple(y.reshape(b) for y in out)
 
 
+def pass_size(n: int, batch_size: int, n_devices: int = 1) -> int:
+    """Rows per device pass for `n` cutouts: `batch_size`, or fewer for a smaller input.
+
+    An input of fewer rows than `batch_size` is padded only up to the next power of two (a
+    multiple of the device count), so a huge batch size allocates nothing for padding, and
+    small inputs of any length share a few compiled shapes.
+    """
+    if n >= batch_size:
+        return batch_size
+    size = 1 << max(n - 1, 0).bit_length()
+    return min(-(-size // n_devices) * n_devices, batch_size)
+
+
 def predict_views(graphdefs, states, images, batch_size: int, placement: Placement) -> list:
     """Logits float32[N] per model view (graphdef, state) for raw cutouts `images`.
 
-    Every pass has shape [batch_size, ...] (the last batch is zero-padded, so nothing
+    Every pass has shape [pass_size, ...] (the last batch is zero-padded, so nothing
     recompiles); batches are read by a background thread and a few are kept in flight.
     """
     n = len(images)
     placement.check(batch_size, "batch_size")
+    batch_size = pass_size(n, batch_size, placement.n)
     out = [np.empty(n, np.float32) for _ in graphdefs]
 
     def batches():

@@ -184,6 +184,9 @@ def build_model(config: dict | None = None, *, seed: int = 0) -> RBCNN:
     unknown = set(config) - {"dropout_rate"}
     if unknown:
         raise ValueError(f"unknown RBCNN config fields {sorted(unknown)}; expected 'dropout_rate'")
+    rate = config.get("dropout_rate", DEFAULT_DROPOUT_RATE)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate < 1.0:
+        raise ValueError(f"dropout_rate must be a number in [0, 1), got {rate!r}")
     return RBCNN(rngs=nnx.Rngs(seed), **config)
 
 

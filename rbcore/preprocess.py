@@ -6,12 +6,53 @@ Tomo-e masks saturated and bad pixels): the min and max are taken over the finit
 and NaN pixels then become 0.0, the value of the channel minimum, so that a masked region
 looks like the darkest pixel rather than a bright artifact. A flat channel (max == min, or
 no finite pixel at all) becomes all zeros instead of dividing by zero.
+
+One rule for pixel values, everywhere cutouts enter (the command-line scorer, training and
+every inference pass, through `as_pixels`): NaN means masked; +-inf is an error naming the
+file and triplet; so is a finite value beyond float32's range (it would become inf).
 """
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def as_pixels(x, where=None) -> np.ndarray:
+    """`x` as float32 pixels, refusing values that are not pixels (the one rule, see above).
+
+    Args:
+        x: float[N, ...] cutouts (any float or integer dtype).
+        where: callable row -> str naming a row of `x` for the message (a file and triplet);
+            default "triplet <row>".
+
+    Returns:
+        float32 array of `x` (no copy when `x` is already float32).
+
+    Raises:
+        ValueError: a +-inf pixel, or a finite one beyond float32's range, naming the row.
+    """
+    x = np.asarray(x)
+    where = where or (lambda row: f"triplet {row}")
+    if x.dtype.itemsize > 4 or x.dtype.kind not in "f":
+        with np.errstate(invalid="ignore"):
+            big = np.abs(x) > FLOAT32_MAX  # inf too; NaN compares False
+        if big.any():
+            pos = np.unravel_index(int(np.argmax(big)), x.shape)
+            value = x[pos]
+            if np.isfinite(value):
+                raise ValueError(
+                    f"{where(int(pos[0]))}: pixel value {value:.6g} is beyond float32's range "
+                    f"(+-{FLOAT32_MAX:.4g})"
+                )
+        x = x.astype(np.float32)
+    inf = np.isinf(x)
+    if inf.any():
+        pos = np.unravel_index(int(np.argmax(inf)), x.shape)
+        raise ValueError(f"{where(int(pos[0]))} has infinite pixels ({x[pos]}); masked = NaN")
+    return x
 
 
 def normalize(images: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Checkpoint round trip, and clear errors for damaged or foreign checkpoints."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -52,14 +53,37 @@ def test_damaged_weights(saved):
         load_model(path)
 
 
-def test_truncated_weights_without_checksum(saved):
+def test_config_without_checksum_is_refused(saved):
     _, path = saved
     meta = json.loads((path / CONFIG_NAME).read_text())
     meta.pop("weights_sha256")
     (path / CONFIG_NAME).write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="no weights_sha256"):
+        load_model(path)  # even with intact weights: they cannot be checked
     (path / WEIGHTS_NAME).write_bytes((path / WEIGHTS_NAME).read_bytes()[:1000])
-    with pytest.raises(ValueError, match="damaged|structure|match"):
+    with pytest.raises(ValueError, match="no weights_sha256"):
         load_model(path)
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda m: m.update(model="RBCNN"), r"field 'model' must be a dict, got str"),
+        (lambda m: m.update(model=[1, 2]), r"field 'model' must be a dict, got list"),
+        (lambda m: m.update(extra="x"), r"field 'extra' must be a dict"),
+        (lambda m: m["model"].update(dropout_rate="high"), r"dropout_rate must be a number"),
+        (lambda m: m["model"].update(dropout_rate=1.5), r"dropout_rate must be a number in"),
+        (lambda m: m["model"].update(dropout_rate=None), r"dropout_rate must be a number"),
+    ],
+)
+def test_config_fields_of_the_wrong_type(saved, edit, match):
+    _, path = saved
+    meta = json.loads((path / CONFIG_NAME).read_text())
+    edit(meta)
+    (path / CONFIG_NAME).write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=match) as err:
+        load_model(path)
+    assert str(err.value).startswith(str(path / CONFIG_NAME))
 
 
 def test_damaged_config(saved):
@@ -84,9 +108,10 @@ def test_weights_of_another_shape(saved, tmp_path):
 
     stored = serialization.msgpack_restore((path / WEIGHTS_NAME).read_bytes())
     stored["dense1"]["kernel"] = np.zeros((1600, 64), np.float32)  # a narrower network
-    (path / WEIGHTS_NAME).write_bytes(serialization.msgpack_serialize(stored))
+    data = serialization.msgpack_serialize(stored)
+    (path / WEIGHTS_NAME).write_bytes(data)
     meta = json.loads((path / CONFIG_NAME).read_text())
-    meta.pop("weights_sha256")
+    meta["weights_sha256"] = hashlib.sha256(data).hexdigest()  # consistent, but the wrong shape
     (path / CONFIG_NAME).write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="do not match"):
         load_model(path)

@@ -1,5 +1,7 @@
 """Tests of the command-line scorer `python -m rbcore score`."""
 
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -68,14 +70,20 @@ def _bad_inputs(tmp_path, images):
     with fits.open(tmp_path / "full.fits") as h:
         fits.HDUList([h[0], h["REF"], h["NEW"]]).writeto(tmp_path / "no_sub.fits")
     (tmp_path / "garbage.npy").write_bytes(b"not an array at all")
+    (tmp_path / "empty.npy").write_bytes(b"")
     (tmp_path / "garbage.fits").write_bytes(b"SIMPLE = nonsense" * 10)
     inf = images.copy()
     inf[5, 0, 0, 1] = np.inf
     np.save(tmp_path / "inf.npy", inf)
+    big = images.astype(np.float64)
+    big[9, 1, 1, 2] = -1e300  # finite, but not a float32
+    np.save(tmp_path / "big.npy", big)
     return {
+        "big.npy": "triplet 9: pixel value -1e+300 is beyond float32's range",
         "wrong_shape.npy": "(N, 29, 29, 3)",
         "no_sub.fits": "SUB",
         "garbage.npy": "not a readable",
+        "empty.npy": "empty.npy: empty file (0 bytes)",
         "garbage.fits": "garbage.fits",
         "inf.npy": "triplet 5",
         "missing.npy": "does not exist",
@@ -112,3 +120,95 @@ def test_module_entry_point(tmp_path, ckpt, images):
                           "--input", str(tmp_path / "nope.npy"), "--output", str(tmp_path / "t.csv")],
                          cwd=REPO, capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_output_that_is_an_input_or_a_folder_is_refused_before_work(tmp_path, ckpt, images, capsys):
+    path, _ = ckpt
+    np.save(tmp_path / "images7.npy", images)
+    pd.DataFrame({"id": np.arange(37)}).to_csv(tmp_path / "params7.csv", index=False)
+    pd.DataFrame({"candidate_id": np.arange(37)}).to_csv(tmp_path / "ids.csv", index=False)
+    os.link(tmp_path / "images7.npy", tmp_path / "hardlink.csv")
+    (tmp_path / "folder.csv").mkdir()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    ckpt_before = (path / "config.json").read_bytes()
+    cases = [
+        (tmp_path / "images7.npy", [], "would replace the input"),
+        (tmp_path / "params7.csv", [], "would replace the input"),  # replaced before
+        (tmp_path / "ids.csv", ["--params", str(tmp_path / "ids.csv")], "would replace"),
+        (tmp_path / "hardlink.csv", [], "would replace the input"),
+        (path / "config.json", [], "would replace the input"),
+        (tmp_path / "folder.csv", [], "is a directory"),
+    ]
+    for out, extra, expected in cases:
+        assert run(path, tmp_path / "images7.npy", out, *extra) == 2, out
+        err = capsys.readouterr().err
+        assert expected in err and str(out) in err, err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    assert (path / "config.json").read_bytes() == ckpt_before
+
+
+def test_output_permissions_follow_the_umask(tmp_path, ckpt, images):
+    np.save(tmp_path / "x.npy", images)
+    old = os.umask(0o022)
+    try:
+        assert run(ckpt[0], tmp_path / "x.npy", tmp_path / "s.csv") == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "s.csv").stat().st_mode) == 0o644  # was 0600
+
+
+def test_a_kill_during_the_final_write_leaves_no_temp_after_the_next_run(tmp_path, ckpt, images):
+    np.save(tmp_path / "x.npy", images)
+    code = (
+        "import os, signal, sys, pandas as pd, rbcore.cli\n"
+        "pd.DataFrame.to_csv = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "rbcore.cli.main(sys.argv[1:])\n"
+    )
+    args = ["score", "--checkpoint", str(ckpt[0]), "--input", str(tmp_path / "x.npy"),
+            "--output", str(tmp_path / "s.csv"), "--no-progress"]  # fmt: skip
+    killed = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True)
+    assert killed.returncode == -9
+    assert [p.name for p in tmp_path.glob(".s.csv.*.tmp")]  # the killed run's temporary file
+    assert main(args) == 0
+    assert not list(tmp_path.glob(".s.csv.*.tmp")) and len(pd.read_csv(tmp_path / "s.csv")) == 37
+
+
+def test_id_tables_need_an_id_column_and_unique_ids(tmp_path, ckpt, images, capsys):
+    path, _ = ckpt
+    np.save(tmp_path / "images3.npy", images)
+    cases = {
+        "no_id.csv": (pd.DataFrame({"objid": np.arange(37)}), "no id column; expected one of"),
+        "dup.csv": (pd.DataFrame({"candid": [5] + list(range(36))}), "appears on rows [0, 6]"),
+    }
+    for name, (table, expected) in cases.items():
+        table.to_csv(tmp_path / name, index=False)
+        assert run(path, tmp_path / "images3.npy", tmp_path / "s.csv", "--params",
+                   str(tmp_path / name)) == 2  # fmt: skip
+        err = capsys.readouterr().err
+        assert err.startswith(f"rbcore score: error: {tmp_path / name}") and expected in err, err
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "ragged.csv").write_text("id\n1\n2,3\n")
+    for name, expected in (("empty.csv", "empty file"), ("ragged.csv", "not a readable CSV")):
+        assert run(path, tmp_path / "images3.npy", tmp_path / "s.csv", "--params",
+                   str(tmp_path / name)) == 2  # fmt: skip
+        err = capsys.readouterr().err
+        assert expected in err and len(err.strip().splitlines()) == 1, err
+    # beside the input, a table without ids is reported and not used
+    pd.DataFrame({"ID": np.arange(37)}).to_csv(tmp_path / "params3.csv", index=False)
+    assert run(path, tmp_path / "images3.npy", tmp_path / "s.csv") == 0
+    assert "params3.csv: no id column" in capsys.readouterr().err
+    assert "ID" not in pd.read_csv(tmp_path / "s.csv").columns
+    assert not (tmp_path / "s.csv.tmp").exists()
+
+
+def test_upper_case_npy_finds_its_params_and_huge_batch_size(tmp_path, ckpt, images):
+    path, model = ckpt
+    np.save(tmp_path / "images0.npy", images)
+    (tmp_path / "images0.npy").rename(tmp_path / "images0.NPY")
+    pd.DataFrame({"id": np.arange(200, 237)}).to_csv(tmp_path / "params0.csv", index=False)
+    assert main(["score", "--checkpoint", str(path), "--input", str(tmp_path / "images0.NPY"),
+                 "--output", str(tmp_path / "s.csv"), "--batch-size", str(10**9),
+                 "--no-progress"]) == 0  # fmt: skip
+    out = pd.read_csv(tmp_path / "s.csv")
+    assert out["id"].tolist() == list(range(200, 237))
+    np.testing.assert_allclose(out["logit"], np.asarray(model(normalize(images))), atol=1e-4)

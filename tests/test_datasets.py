@@ -19,8 +19,6 @@ from rbcore.datasets import (
     dihedral_transform,
     load_test,
     load_training,
-    read_fits_triplets,
-    write_fits_triplets,
 )
 from rbcore.simulation import write_test_set, write_training_set
 
@@ -177,43 +175,6 @@ def test_load_test(sim_dir, tmp_path):
         load_test(tmp_path, real_name="x.npy", bogus_name="b.npy")
 
 
-def test_fits_round_trip(tmp_path):
-    rng = np.random.default_rng(1)
-    images = rng.normal(size=(5, 29, 29, 3)).astype(np.float32)
-    images[0, :3, :3, 0] = np.nan
-    table = pd.DataFrame(
-        {"id": np.arange(5), "category": list("abcde"), "mag": rng.uniform(14, 18, 5)}
-    )
-    path = tmp_path / "t.fits"
-    write_fits_triplets(path, images, table)
-    got, meta = read_fits_triplets(path)
-    assert got.dtype == np.float32 and np.array_equal(got, images, equal_nan=True)
-    assert list(meta["category"]) == list("abcde")
-    np.testing.assert_allclose(meta["mag"], table["mag"])
-    with pytest.raises(OSError):
-        write_fits_triplets(path, images)  # no silent overwrite
-    write_fits_triplets(tmp_path / "notable.fits", images)
-    assert read_fits_triplets(tmp_path / "notable.fits")[1] is None
-
-
-def test_fits_errors(tmp_path):
-    from astropy.io import fits
-
-    bad = tmp_path / "bad.fits"
-    fits.HDUList(
-        [fits.PrimaryHDU(), fits.ImageHDU(np.zeros((2, 29, 29), np.float32), name="REF")]
-    ).writeto(bad)
-    with pytest.raises(ValueError, match=r"bad\.fits: missing image extension 'NEW'"):
-        read_fits_triplets(bad)
-    (tmp_path / "junk.fits").write_text("not fits")
-    with pytest.raises(ValueError, match=r"junk\.fits"):
-        read_fits_triplets(tmp_path / "junk.fits")
-    with pytest.raises(FileNotFoundError):
-        read_fits_triplets(tmp_path / "none.fits")
-    with pytest.raises(ValueError, match="images must be"):
-        write_fits_triplets(tmp_path / "x.fits", np.zeros((2, 29, 29)))
-
-
 def test_dihedral_group():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(1, 29, 29, 3)).astype(np.float32)
@@ -266,3 +227,58 @@ def test_subset_view_indexes_like_the_array():
     sub = Subset(x, np.array([7, 2, 5, 9]))
     assert len(sub) == 4 and sub.shape == (4, 2, 2, 3)
     np.testing.assert_array_equal(sub[np.array([3, 0, 1])], x[[9, 7, 2]])
+
+
+# ---------------------------------------------------------------- bad files, one clear line
+def _csv(d, name, edit):
+    path = d / name
+    edit(pd.read_csv(path)).to_csv(path, index=False)
+
+
+@pytest.mark.parametrize(
+    "breakage, match",
+    [
+        (lambda d: (d / "images1.npy").write_bytes(b""), r"images1\.npy: empty file \(0 bytes\)"),
+        (lambda d: (d / "params0.csv").write_text(""), r"params0\.csv: empty file"),
+        (
+            lambda d: (d / "params0.csv").write_text("object_type,mag\nartifact,1\nartifact,2,3\n"),
+            r"params0\.csv: not a readable CSV table .*Expected 2 fields in line 3",
+        ),
+        (
+            lambda d: _csv(d, "params2.csv", lambda t: t.assign(id=range(len(t)))),
+            r"params2\.csv: has a column 'id'",
+        ),
+        (
+            lambda d: _csv(d, "params1.csv", lambda t: t.assign(mag=["x"] + list(t["mag"][1:]))),
+            r"params1\.csv: column 'mag' must be numeric, row 0 holds 'x'",
+        ),
+        (
+            lambda d: _csv(d, "params2.csv", lambda t: t.drop(columns="snr")),
+            r"params2\.csv: missing truth columns \['snr'\]",
+        ),
+        (
+            lambda d: shutil.copy(d / "images1.npy", d / "images01.npy"),
+            r"images01\.npy and .*images1\.npy both name detector 1",
+        ),
+    ],
+)
+def test_bad_files_give_one_error_naming_the_file(sim_dir, tmp_path, breakage, match):
+    d = _copy(sim_dir, tmp_path)
+    breakage(d)
+    with pytest.raises(ValueError, match=match):
+        load_training(d)
+
+
+def test_upper_case_npy_is_paired_with_its_params(tmp_path):
+    d = _zenodo_like(tmp_path)
+    (d / "images7.npy").rename(d / "images7.NPY")
+    ts = load_training(d)
+    assert len(ts) == 10 and list(ts.params["detector_id"]) == [2] * 6 + [7] * 4
+
+
+def test_test_set_truth_in_one_file_only_is_an_error(sim_dir, tmp_path):
+    d = tmp_path / "test"
+    shutil.copytree(sim_dir / "test", d)
+    (d / "test_bogus_params.csv").unlink()
+    with pytest.raises(ValueError, match=r"test_bogus_params\.csv \(no such file\): missing"):
+        load_test(d)

@@ -51,8 +51,12 @@ def test_scorer_matches_model_and_pads_without_recompiling():
         ref = np.asarray(m(normalize(x)))
         np.testing.assert_allclose(out[k], ref, rtol=1e-4, atol=1e-5)
     before = inference._forward._cache_size()
-    scorer(x[:5])  # a different length reuses the padded batch shape
+    scorer(x[:40])  # a different length reuses the padded batch shape
     assert inference._forward._cache_size() == before
+    np.testing.assert_allclose(scorer(x[:5])["vat"], out["vat"][:5], rtol=1e-4, atol=1e-5)
+    small = inference._forward._cache_size()
+    scorer(x[:7])  # small inputs of other lengths share a padded shape (8)
+    assert inference._forward._cache_size() == small
     with pytest.raises(ValueError, match="29, 29, 3"):
         scorer(x[:, :28])
 
@@ -82,3 +86,37 @@ def test_scoring_cli_does_not_import_the_simulator():
     loaded = out.stdout
     assert "rbcore.cli" in loaded and "rbcore.simulation" not in loaded
     assert "rbcore.deploy" not in loaded and "rbcore.train" not in loaded
+
+
+def test_huge_batch_size_pads_only_to_the_input():
+    x, _ = toy(5, 2)
+    model = build_model(seed=0)
+    want = predict_logits(model, x, batch_size=8)
+    got = predict_logits(model, x, batch_size=10**9)  # asked 10 TB of padding before
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert [inference.pass_size(n, 1024) for n in (0, 1, 5, 8, 9, 1000, 5000)] == [
+        1,
+        1,
+        8,
+        8,
+        16,
+        1024,
+        1024,
+    ]
+    assert inference.pass_size(5, 1024, n_devices=4) == 8
+    assert inference.pass_size(3, 1024, n_devices=8) == 8
+
+
+def test_inference_refuses_infinite_pixels_naming_the_file(tmp_path):
+    from rbcore.datasets import LazyImages, Subset
+
+    x, _ = toy(30, 5)
+    x[17, 3, 3, 1] = np.inf
+    np.save(tmp_path / "images4.npy", x)
+    lazy = LazyImages([np.load(tmp_path / "images4.npy", mmap_mode="r")])
+    model = build_model(seed=0)
+    for images in (x, lazy, Subset(lazy, np.arange(10, 30))):
+        with pytest.raises(ValueError, match=r"triplet 17 has infinite pixels"):
+            predict_logits(model, images, batch_size=8)
+    with pytest.raises(ValueError, match=r"images4\.npy: triplet 17 has infinite pixels"):
+        predict_logits(model, lazy, batch_size=8)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rbcore.preprocess import count_nan, normalize, normalize_jax
+from rbcore.preprocess import as_pixels, count_nan, normalize, normalize_jax
 
 
 def _raw(n=6, seed=0):
@@ -73,3 +73,21 @@ def test_jax_version_agrees():
     x[1, 3:6, 3:6, 0] = np.nan
     x[2, :, :, 1] = 3.0
     np.testing.assert_allclose(np.asarray(normalize_jax(x)), normalize(x), atol=1e-6)
+
+
+def test_pixel_rule_nan_masked_inf_and_float32_overflow_are_errors():
+    x = _raw(4).astype(np.float64)
+    x[1, 2, 3, 0] = np.nan
+    out = as_pixels(x)
+    assert out.dtype == np.float32 and np.isnan(out[1, 2, 3, 0])
+    big = x.copy()
+    big[2, 0, 0, 1] = 1e39  # finite in float64, inf in float32
+    with pytest.raises(
+        ValueError, match=r"^f.npy: triplet 2: pixel value 1e\+39 is beyond float32"
+    ):
+        as_pixels(big, lambda row: f"f.npy: triplet {row}")
+    for dtype in (np.float32, np.float64):
+        inf = x.astype(dtype)
+        inf[3, 5, 5, 2] = -np.inf
+        with pytest.raises(ValueError, match=r"^triplet 3 has infinite pixels"):
+            as_pixels(inf)

@@ -248,3 +248,27 @@ def test_reference_sharper_and_deeper_than_new(train):
     assert np.median(core_fraction(ref)) > 1.5 * np.median(core_fraction(new - sky))
     # PS1 seeing (1.0-1.4") is always better than Tomo-e's (2.5-6")
     assert (p["seeing_ref"] < p["seeing_new"]).all()
+
+
+def test_writers_refuse_a_set_made_with_other_settings(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(simulation_io, "WRITE_CHUNK", 64)
+    out = tmp_path / "train"
+    write_training_set(out, 60, seed=9, n_detectors=2)
+    again = write_training_set(out, 60, seed=9, n_detectors=2)
+    assert again["skipped"] == [0, 1]  # the same settings: kept
+    with pytest.raises(ValueError, match=rf"{out}: holds a train set .*seed 9 -> 10"):
+        write_training_set(out, 60, seed=10, n_detectors=2)
+    with pytest.raises(ValueError, match=r"n 60 -> 90; n_detectors 2 -> 3"):
+        write_training_set(out, 90, seed=9, n_detectors=3)
+    with pytest.raises(ValueError, match=r"config\.limiting_mag 18\.0 -> 17\.0"):
+        write_training_set(out, 60, seed=9, n_detectors=2, config=SurveyConfig(limiting_mag=17.0))
+    assert json.loads((out / "simulated_train.json").read_text())["seed"] == 9
+    (out / "simulated_train.json").unlink()  # data from an older writer: no record
+    with pytest.raises(ValueError, match=r"no simulated_train\.json"):
+        write_training_set(out, 60, seed=9, n_detectors=2)
+    test = tmp_path / "test"
+    write_test_set(test, 3, 5, seed=1)
+    with pytest.raises(ValueError, match=r"holds a test set .*n_bogus 5 -> 6; seed 1 -> 2"):
+        write_test_set(test, 3, 6, seed=2)

@@ -185,3 +185,80 @@ def test_data_parallel_over_two_devices_matches_one():
     assert one["devices"] == 1 and two["devices"] == 2
     for k in ("loss", "val_loss", "params"):
         np.testing.assert_allclose(two[k], one[k], rtol=2e-4, atol=1e-6)
+
+
+def test_infinite_pixels_are_an_error_in_training_too(data):
+    x, y, xv, yv, _ = data
+    cfg = TrainConfig(**{**SMALL, "epochs": 1})
+    bad = x.copy()
+    bad[40, 0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="triplet 40 has infinite pixels"):
+        fit(bad, y, config=cfg, progress=False)
+    bad_val = xv.copy()
+    bad_val[3, 0, 0, 0] = -np.inf
+    with pytest.raises(ValueError, match="triplet 3 has infinite pixels"):
+        fit(x, y, val_images=bad_val, val_labels=yv, config=cfg, progress=False)
+
+
+def test_other_data_in_the_same_out_dir_is_refused(data, tmp_path):
+    x, y, xv, yv, mask = data
+    cfg = TrainConfig(**{**SMALL, "epochs": 1})
+    kw = dict(labeled_mask=mask, val_images=xv, val_labels=yv, config=cfg, progress=False)
+    model, _ = fit(x, y, out_dir=tmp_path, **kw)
+    again, _ = fit(x, np.where(mask, y, 1 - y), out_dir=tmp_path, **kw)  # unlabeled rows differ
+    assert same_params(model, again)  # the same data as far as training goes: resumed
+    other_mask = mask.copy()
+    other_mask[np.flatnonzero(mask)[:5]] = False
+    flipped = y.copy()
+    flipped[np.flatnonzero(mask)[0]] ^= 1
+    shifted = x.copy()
+    shifted[0] += 1.0
+    changes = {
+        "labels_sha256": dict(labels=flipped),
+        "labeled_mask_sha256": dict(labeled_mask=other_mask),
+        "images_sha256": dict(images=shifted),
+        "val_labels_sha256": dict(val_labels=1 - yv),
+        "n 192 -> 160": dict(images=x[:160], labels=y[:160], labeled_mask=mask[:160]),
+    }
+    for what, change in changes.items():
+        args = {"images": x, "labels": y, **kw, **change}
+        with pytest.raises(ValueError, match=rf"{tmp_path}: .*other data .*{what}"):
+            fit(args.pop("images"), args.pop("labels"), out_dir=tmp_path, **args)
+
+
+class _KillAt:
+    """`save_model`'s file writer, killed before the n-th config.json of `last/`."""
+
+    def __init__(self, write, n):
+        self.write, self.n = write, n
+
+    def __call__(self, path, data):
+        if os.path.basename(path) == "config.json" and "last" in os.path.basename(
+            os.path.dirname(path)
+        ):
+            self.n -= 1
+            if self.n == 0:
+                raise KeyboardInterrupt("killed between weights and config")
+        return self.write(path, data)
+
+
+def test_kill_between_weights_and_config_resumes_bit_identical(data, tmp_path, monkeypatch):
+    import rbcore.checkpoint
+
+    x, y, xv, yv, mask = data
+    cfg = TrainConfig(**{**SMALL, "epochs": 3})
+    kw = dict(labeled_mask=mask, val_images=xv, val_labels=yv, config=cfg, progress=False)
+    ref, ref_history = fit(x, y, **kw)
+    with monkeypatch.context() as m:
+        m.setattr(rbcore.checkpoint, "write_bytes_atomic",
+                  _KillAt(rbcore.checkpoint.write_bytes_atomic, 3))  # fmt: skip
+        with pytest.raises(KeyboardInterrupt):
+            fit(x, y, out_dir=tmp_path, **kw)  # killed while writing epoch 3's last/
+    resumed, history = fit(x, y, out_dir=tmp_path, **kw)
+    assert same_params(ref, resumed) and _metrics(history) == _metrics(ref_history)
+    # killed between the two renames of the swap: last/ is gone, .last.old/ holds it
+    os.replace(tmp_path / "last", tmp_path / ".last.old")
+    (tmp_path / ".last.new").mkdir()
+    again, _ = fit(x, y, out_dir=tmp_path, **kw)
+    assert same_params(ref, again)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["best", "last"]

@@ -6,7 +6,9 @@ truth). Writing is chunked (``np.lib.format.open_memmap``), so any size fits in 
 resumable: a complete file is kept, an interrupted one (``*.partial``) is rewritten, and a
 file is renamed to its final name only when complete. Each chunk draws from its own
 ``SeedSequence`` child (detector, chunk), so the data do not depend on chunk order or on
-interruptions.
+interruptions. What a folder was simulated with (seed, sizes, `SurveyConfig`) is stored beside
+the data (``simulated_train.json``, ``simulated_test.json``); a call with other settings for a
+folder that holds data is refused, saying what differs, rather than keeping the other set.
 
 Notes:
     Layout: Takahashi et al. (2022), Zenodo 10.5281/zenodo.6691804.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,7 @@ from rbcore.simulation.config import SurveyConfig
 from rbcore.simulation.survey import simulate_candidates
 
 SURVEY_CONFIG_NAME = "survey_config.json"  # in run_dir: the survey notebook 01 simulated
+RECORD_NAMES = {"train": "simulated_train.json", "test": "simulated_test.json"}  # beside data
 WRITE_CHUNK = 8192  # rows per simulate_candidates call while writing (~80 MB of images)
 N_TRAIN_NIGHTS = 30  # training candidates come from 30 nights, the test from 30 later ones
 TEST_NIGHT0 = 100  # first night of the test set: later than any training night
@@ -41,6 +45,43 @@ def _complete(npy: Path, csv: Path, n: int) -> bool:
     except (ValueError, OSError):
         return False
     return shape[0] == n and rows == n
+
+
+def _differences(stored: dict, record: dict, prefix: str = "") -> list[str]:
+    """'key stored -> now' for each field that differs (config fields as config.<name>)."""
+    out = []
+    for k in sorted(set(stored) | set(record)):
+        a, b = stored.get(k), record.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k} {a!r} -> {b!r}")
+    return out
+
+
+def _check_record(out: Path, kind: str, record: dict, data_files: list[Path]) -> None:
+    """Refuse a folder holding a set simulated with other settings; record them if new."""
+    path = out / RECORD_NAMES[kind]
+    record = json.loads(json.dumps(record))  # as stored: tuples become lists
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: damaged record of the simulated set ({err})") from err
+        diff = _differences(stored, record)
+        if diff:
+            raise ValueError(
+                f"{out}: holds a {kind} set simulated with other settings ({'; '.join(diff)}); "
+                "write to another folder, or delete this one to simulate anew"
+            )
+        return
+    found = sorted(f.name for f in data_files if f.exists())
+    if found:
+        raise ValueError(
+            f"{out}: holds {found[:3]} but no {path.name} saying how they were simulated; "
+            "write to another folder, or delete them to simulate anew"
+        )
+    write_json_atomic(path, record, indent=1, sort_keys=True, trailing_newline=True)
 
 
 def _write_pair(npy: Path, csv: Path, n: int, make_chunk) -> bool:
@@ -87,6 +128,10 @@ def write_training_set(
 
     Returns:
         dict(written=[detector ids written], skipped=[complete ones kept], n=n).
+
+    Raises:
+        ValueError: `out_dir` holds a set written with another seed, n, n_detectors or
+            config (or data without the record of how they were made), saying what differs.
     """
     cfg = SurveyConfig() if config is None else config
     if not 1 <= n_detectors <= cfg.n_detectors:
@@ -95,6 +140,9 @@ def write_training_set(
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    record = {"seed": seed, "n": n, "n_detectors": n_detectors, "config": cfg.as_dict()}
+    layout = [f for f in out.iterdir() if re.match(r"(images\d+\.npy|params\d+\.csv)$", f.name)]
+    _check_record(out, "train", record, layout)
     written, skipped = [], []
     for d in range(n_detectors):
         n_d = n // n_detectors + (d < n % n_detectors)
@@ -138,10 +186,16 @@ def write_test_set(
 
     Returns:
         dict(written=[names written], skipped=[complete ones kept]).
+
+    Raises:
+        ValueError: `out_dir` holds a set written with another seed, sizes or config.
     """
     cfg = SurveyConfig() if config is None else config
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    record = {"seed": seed, "n_real": n_real, "n_bogus": n_bogus, "config": cfg.as_dict()}
+    names = [f"test_{k}{ext}" for k in ("real", "bogus") for ext in (".npy", "_params.csv")]
+    _check_record(out, "test", record, [out / f for f in names])
     written, skipped = [], []
     for p, (name, n, frac) in enumerate((("test_real", n_real, 1.0), ("test_bogus", n_bogus, 0.0))):
 

@@ -93,10 +93,11 @@ class _Run:
     opt_state: object
     state: dict = field(default_factory=dict)  # epoch, step, early stopping, history
     best: object = None  # host copy of the best parameters seen by this call
+    data: dict | None = None  # what the run trains on (`checkpoints.data_fingerprint`)
 
 
-def _start(config: TrainConfig, out_dir) -> _Run:
-    """Build the model and optimizer, or resume them from `out_dir/last`."""
+def _start(config: TrainConfig, out_dir, data_fn) -> _Run:
+    """Build the model and optimizer, or resume them from `out_dir/last` (same data only)."""
     placement = Placement()
     placement.check(config.batch_size, "batch_size")
     placement.check(config.eval_batch_size, "eval_batch_size")
@@ -111,13 +112,15 @@ def _start(config: TrainConfig, out_dir) -> _Run:
     opt_state = make_optimizer(config).init(params)
     state = {"epoch": 0, "step": 0, "best_score": None, "best_epoch": None, "bad_epochs": 0,
              "stopped": False, "history": []}  # fmt: skip
+    data = None
     if out_dir is not None:
         os.makedirs(out_dir, exist_ok=True)
-        resumed = checkpoints.resume(out_dir, config, opt_state)
+        data = data_fn()
+        resumed = checkpoints.resume(out_dir, config, opt_state, data)
         if resumed is not None:
             params, opt_state, state = resumed
     params, opt_state, rest = placement.put_replicated((params, opt_state, rest))
-    return _Run(config, placement, (gd_train, gd_eval), params, rest, opt_state, state)
+    return _Run(config, placement, (gd_train, gd_eval), params, rest, opt_state, state, data=data)
 
 
 def _train_epoch(run: _Run, step_fn, images, labels, lab, unl, epoch: int, progress: bool):
@@ -181,9 +184,9 @@ def _checkpoint(run: _Run, out_dir, epoch: int) -> None:
     gd_eval, state = run.graphdefs[1], run.state
     if state["best_epoch"] == epoch + 1:
         checkpoints.save(out_dir, "best", gd_eval, run.params, run.rest, run.config,
-                         dict(state, history=None))  # fmt: skip
+                         dict(state, history=None), data=run.data)  # fmt: skip
     checkpoints.save(out_dir, "last", gd_eval, run.params, run.rest, run.config, state,
-                     run.opt_state)  # fmt: skip
+                     run.opt_state, data=run.data)  # fmt: skip
     checkpoints.write_history(out_dir, state["history"])
 
 
@@ -211,7 +214,7 @@ def fit(
         config: the hyperparameters.
         out_dir: if given, gets history.csv/json, `last/` (every epoch, with optimizer state)
             and `best/` checkpoints (`rbcore.checkpoint`); a run with a checkpoint there
-            resumes from it.
+            resumes from it, if it has the same TrainConfig and data (else a ValueError).
         progress: show a progress bar with the running loss.
 
     Returns:
@@ -232,7 +235,8 @@ def fit(
         unl_idx = np.flatnonzero(~mask)
     else:
         unl_idx = np.arange(len(labels))
-    run = _start(config, out_dir)
+    run = _start(config, out_dir, lambda: checkpoints.data_fingerprint(
+        images, labels, mask, val_images, val_labels))  # fmt: skip
     step_fn = make_train_step(config, *run.graphdefs)
     for epoch in range(run.state["epoch"], config.epochs):
         if run.state["stopped"]:
