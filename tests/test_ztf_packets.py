@@ -337,7 +337,7 @@ def test_score_command_on_avro_packets(tmp_path, capsys):
     before = (tmp_path / "in" / "b.avro").read_bytes()
     argv[argv.index("--output") + 1] = str(tmp_path / "in" / "b.avro")
     assert cli_main([*argv, str(tmp_path / "in")]) == 2
-    assert "would replace an input" in capsys.readouterr().err
+    assert "would replace the input" in capsys.readouterr().err
     assert (tmp_path / "in" / "b.avro").read_bytes() == before
 
 
