@@ -89,3 +89,28 @@ def test_missing_files_raise(tmp_path):
     with pytest.raises(FileNotFoundError, match="metrics"):
         report.update_readme(readme, tmp_path / "metrics.json")
     assert readme.read_text() == README
+
+
+def test_oracle_row_appears_when_trained_and_is_validated(tmp_path):
+    mpath, doc = _write_metrics(tmp_path / "metrics.json")
+    assert "Oracle" not in report.results_markdown(doc, metrics_path="m", command="c")
+    labels = np.r_[np.ones(50, int), np.zeros(3000, int)]
+    doc["oracle"] = ev.metrics_table(
+        labels, np.r_[np.full(50, 5.0), np.full(3000, -5.0)], n_boot=20
+    )
+    rows = [
+        line
+        for line in report.results_markdown(doc, metrics_path="m", command="c").splitlines()
+        if line.startswith("| ")
+    ]
+    assert rows[3].startswith("| Oracle (true labels) |")
+    doc["oracle"] = {"auc": 1.0}  # malformed: refused like the talk's rows
+    with pytest.raises(ValueError, match="oracle"):
+        ev.write_metrics(tmp_path / "bad.json", doc)
+
+
+def test_evaluated_models_include_the_oracle_only_when_trained(tmp_path):
+    assert ev.evaluated_models(tmp_path) == ["current", "vat"]
+    (tmp_path / "oracle").mkdir()
+    (tmp_path / "oracle" / "config.json").write_text("{}")
+    assert ev.evaluated_models(tmp_path) == ["current", "vat", "oracle"]

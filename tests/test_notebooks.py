@@ -293,6 +293,12 @@ def test_04_evaluation_outputs(smoke_run):
         fpr = metrics[model]["fpr_at_tpr90"]["value"]
         assert above == round(fpr * metrics["test_counts"]["n_bogus"])
         assert metrics["calibration"][model]["temperature"] > 0
+    # The smoke data are simulated: notebook 03 trained the clean-label oracle, 04 scored it.
+    assert metrics["oracle"]["fpr_at_tpr90"]["value"] >= 0
+    assert (
+        metrics["oracle"]["counts"]["tp"] + metrics["oracle"]["counts"]["fn"]
+        == (metrics["test_counts"]["n_real"])
+    )
 
 
 # ------------------------------------------------------------------ 03 VAT training (issue 4)
@@ -312,6 +318,10 @@ def test_03_vat_training_outputs(smoke_run):
     vat = summary["models"]["vat"]
     assert vat["train_config"]["eps"] == chosen["eps"] and vat["train_config"]["alpha"] > 0
     assert summary["models"]["current"]["train_config"]["alpha"] == 0
+    # The oracle: the Current model's configuration on the true labels (simulated data).
+    oracle = summary["models"]["oracle"]
+    assert oracle["train_config"] == summary["models"]["current"]["train_config"]
+    assert (run / "models" / "oracle" / "config.json").exists()
     for name in ("current", "vat"):
         history = pd.read_csv(run / "training" / name / "history.csv")
         assert len(history) == summary["models"][name]["epochs_run"]

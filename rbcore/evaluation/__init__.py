@@ -33,11 +33,14 @@ from rbcore.evaluation.completeness import (
     read_validation_split,
 )
 from rbcore.evaluation.table import (
+    DISPLAY_NAMES,
     MODEL_NAMES,
+    ORACLE,
     TABLE_METRICS,
     TARGET_TPR,
     bootstrap_samples,
     cached_logits,
+    evaluated_models,
     file_fingerprint,
     metrics_results,
     metrics_table,
@@ -47,6 +50,9 @@ from rbcore.evaluation.table import (
 )
 
 __all__ = [
+    "DISPLAY_NAMES",
+    "ORACLE",
+    "evaluated_models",
     "MODEL_NAMES",
     "TABLE_METRICS",
     "TARGET_TPR",

@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rbcore.evaluation.table import read_metrics
+from rbcore.evaluation.table import DISPLAY_NAMES, read_metrics
 from rbcore.files import write_text_atomic
 
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"
 #: Row names as in the talk's table.
-ROW_NAMES = {"current": "Current model", "vat": "VAT"}
+ROW_NAMES = DISPLAY_NAMES  # the talk's rows, and the clean-label oracle where it was trained
 COLUMNS = (
     ("accuracy", "accuracy"),
     ("precision", "precision"),
@@ -63,7 +63,8 @@ def results_markdown(metrics: dict, *, metrics_path: str, command: str) -> str:
         header,
         "|" + "---|" * (len(COLUMNS) + 1),
     ]
-    for model, row_name in ROW_NAMES.items():
+    rows = {m: name for m, name in ROW_NAMES.items() if m in metrics}
+    for model, row_name in rows.items():
         cells = []
         for key, _ in COLUMNS:
             e = metrics[model][key]
@@ -71,7 +72,7 @@ def results_markdown(metrics: dict, *, metrics_path: str, command: str) -> str:
             cells.append(f"{_fmt(e['value'])} [{_fmt(lo)}, {_fmt(hi)}]")
         lines.append(f"| {row_name} | " + " | ".join(cells) + " |")
     notes = []
-    for model, row_name in ROW_NAMES.items():
+    for model, row_name in rows.items():
         t = metrics[model].get("tpr90")
         if t:
             notes.append(f"{t['n_bogus_above']} bogus for {row_name}")

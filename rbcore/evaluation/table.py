@@ -193,9 +193,22 @@ def metrics_table(
     return out
 
 
+# The clean-label oracle (issue 12): the Current model's data, split and configuration with the
+# simulator's true labels. What label cleaning could at best recover; never a method, never used
+# to choose anything. Evaluated beside the talk's two models when notebook 03 trained it.
+ORACLE = "oracle"
+DISPLAY_NAMES = {"current": "Current model", "vat": "VAT", ORACLE: "Oracle (true labels)"}
+
+
+def evaluated_models(models_dir) -> list[str]:
+    """The talk's two models, and the oracle where its checkpoint is in `models_dir`."""
+    has_oracle = (Path(models_dir) / ORACLE / "config.json").is_file()
+    return [*MODEL_NAMES, *([ORACLE] if has_oracle else [])]
+
+
 def validate_metrics(metrics: dict, source: str = "metrics") -> None:
     """Raise ValueError naming the first key of the metrics.json schema that is missing or malformed."""
-    for model in MODEL_NAMES:
+    for model in [*MODEL_NAMES, *([ORACLE] if ORACLE in metrics else [])]:
         if not isinstance(metrics.get(model), dict):
             raise ValueError(f"{source}: no '{model}' entry (expected keys {MODEL_NAMES})")
         for name in TABLE_METRICS:
