@@ -1,4 +1,4 @@
-"""Shared fixtures: the candidate database on both backends, SQLite and PostgreSQL.
+"""Shared fixtures: the candidate database on both backends (SQLite, PostgreSQL), toy data.
 
 `make_db` (parametrized "sqlite", "postgresql") returns a function giving a new, empty
 `CandidateDB` at each call (`make_url`: the URL of one); a test taking either runs once per
@@ -10,6 +10,7 @@ they fail: CI must run them (.ci/run installs the binaries).
 
 import os
 
+import numpy as np
 import pytest
 from postgres_server import PostgresServer, find_bindir
 
@@ -65,3 +66,14 @@ def make_db(make_url):
     yield make
     for db in opened:
         db.close()
+
+
+@pytest.fixture(scope="module")
+def data():
+    """Toy cutouts for the training tests: (x, y, x_val, y_val, labeled mask)."""
+    from toy import toy
+
+    x, y = toy(192, 0)
+    xv, yv = toy(64, 1)
+    mask = np.random.default_rng(2).random(len(y)) > 0.25
+    return x, y, xv, yv, mask

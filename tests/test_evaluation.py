@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn import metrics as skm
+from toy import scored_candidates
 
 from rbcore import evaluation as ev
 from rbcore.metrics import binomial_interval, classification_summary
@@ -174,25 +175,8 @@ def test_binned_rate_bad_input():
         ev.binned_rate([1.0, 2.0], [True], [0, 3])
 
 
-def _params(seed=0):
-    rng = np.random.default_rng(seed)
-    n_real, n_bogus = 300, 900
-    labels = np.r_[np.ones(n_real, int), np.zeros(n_bogus, int)]
-    mag = np.r_[rng.uniform(15, 20, n_real), np.full(n_bogus, np.nan)]
-    mag[5] = np.nan  # a real without magnitude must be reported, not lost
-    mag[6] = 25.0  # outside the bins
-    cat = np.r_[
-        np.where(np.arange(n_real) % 2 == 0, "rand", "galx"),
-        rng.choice(["dipole", "cosmic_ray", "hot_pixel"], n_bogus),
-    ]
-    logits = np.r_[(19 - mag[:n_real]) * 2, rng.normal(-3, 2, n_bogus)]
-    logits[5] = 5.0
-    params = pd.DataFrame({"category": cat, "mag": mag})
-    return params, labels, logits
-
-
 def test_completeness_vs_magnitude_per_category():
-    params, labels, logits = _params()
+    params, labels, logits = scored_candidates()
     bins = np.arange(15.0, 20.01, 1.0)
     table, unbinned = ev.completeness_vs(params, labels, logits, "mag", bins, threshold=0.0)
     assert set(table["category"]) == {"rand", "galx"}
@@ -211,7 +195,7 @@ def test_completeness_vs_magnitude_per_category():
 
 
 def test_fpr_by_category_against_direct_counts():
-    params, labels, logits = _params(1)
+    params, labels, logits = scored_candidates(1)
     t = ev.fpr_by_category(params, labels, logits, threshold=0.0)
     assert list(t["category"]) == ["cosmic_ray", "dipole", "hot_pixel"]
     for _, row in t.iterrows():
@@ -221,7 +205,7 @@ def test_fpr_by_category_against_direct_counts():
 
 
 def test_truth_sections_need_truth_columns():
-    _, labels, logits = _params()
+    _, labels, logits = scored_candidates()
     no_truth = pd.DataFrame(index=range(labels.size))
     assert not ev.has_columns(no_truth, ["category", "mag"])
     assert not ev.has_columns(None, ["category"])
@@ -229,7 +213,7 @@ def test_truth_sections_need_truth_columns():
         ev.completeness_vs(no_truth, labels, logits, "mag", [15, 20])
     with pytest.raises(ValueError, match="truth columns"):
         ev.fpr_by_category(None, labels, logits)
-    params, _, _ = _params()
+    params, _, _ = scored_candidates()
     with pytest.raises(ValueError, match="rows"):
         ev.fpr_by_category(params.iloc[:10], labels, logits)
 
@@ -361,7 +345,7 @@ def test_read_validation_split(tmp_path):
 
 
 def test_completeness_by_model_and_bins():
-    params, labels, logits = _params()
+    params, labels, logits = scored_candidates()
     bins = ev.magnitude_and_snr_bins(params["mag"][labels == 1], [5.0, 50.0])
     assert bins["mag"][0] <= 15.0 and bins["mag"][-1] >= 25.0
     np.testing.assert_allclose(np.diff(bins["mag"]), 0.5)

@@ -1,36 +1,18 @@
 """Tests of rbcore.plotting: the figures draw from the data the notebooks pass them."""
 
 import numpy as np
-import pandas as pd
 import pytest
+from toy import scored_candidates
 
 from rbcore import evaluation as ev
 from rbcore import metrics
 from rbcore import plotting as P
 
-
-def _params(seed=0):
-    rng = np.random.default_rng(seed)
-    n_real, n_bogus = 300, 900
-    labels = np.r_[np.ones(n_real, int), np.zeros(n_bogus, int)]
-    mag = np.r_[rng.uniform(15, 20, n_real), np.full(n_bogus, np.nan)]
-    mag[5] = np.nan  # a real without magnitude must be reported, not lost
-    mag[6] = 25.0  # outside the bins
-    cat = np.r_[
-        np.where(np.arange(n_real) % 2 == 0, "rand", "galx"),
-        rng.choice(["dipole", "cosmic_ray", "hot_pixel"], n_bogus),
-    ]
-    logits = np.r_[(19 - mag[:n_real]) * 2, rng.normal(-3, 2, n_bogus)]
-    logits[5] = 5.0
-    params = pd.DataFrame({"category": cat, "mag": mag})
-    return params, labels, logits
-
-
 # --- evaluation.py (notebook 04) ---------------------------------------------------------------
 
 
 def test_evaluation_figures_draw():
-    params, labels, logits = _params()
+    params, labels, logits = scored_candidates()
     L = {"Current model": logits, "VAT": logits * 1.5}
     bins = np.arange(15.0, 20.01, 1.0)
     figs = [

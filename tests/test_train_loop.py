@@ -17,14 +17,6 @@ from rbcore.inference import predict_logits
 from rbcore.train import TrainConfig, fit
 
 
-@pytest.fixture(scope="module")
-def data():
-    x, y = toy(192, 0)
-    xv, yv = toy(64, 1)
-    mask = np.random.default_rng(2).random(len(y)) > 0.25
-    return x, y, xv, yv, mask
-
-
 def _metrics(history):
     return [
         {k: v for k, v in r.items() if k not in ("train_time_s", "samples_per_s")} for r in history

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-from toy import SMALL, toy
+from toy import SMALL
 
 from rbcore.model import build_model
 from rbcore.preprocess import normalize
@@ -15,14 +15,6 @@ from rbcore.train import TrainConfig, profile_config
 from rbcore.train.losses import binary_entropy, pairwise_auc_loss
 from rbcore.train.step import make_optimizer, make_train_step, step_keys, with_key
 from rbcore.vat import virtual_adversarial_loss
-
-
-@pytest.fixture(scope="module")
-def data():
-    x, y = toy(192, 0)
-    xv, yv = toy(64, 1)
-    mask = np.random.default_rng(2).random(len(y)) > 0.25
-    return x, y, xv, yv, mask
 
 
 def test_config_validation_and_round_trip():
