@@ -369,6 +369,35 @@ def examples_per_group(
     return out
 
 
+def label_noise_summary(params: pd.DataFrame) -> dict:
+    """Measured label noise of a training table with truth columns (issue 12).
+
+    Args:
+        params: training params with label, is_real_true, label_is_wrong and noise_cause (the
+            cause of each wrong label, "" where the label is right).
+
+    Returns:
+        dict with label_noise_rate_real (wrong among real labels), label_noise_rate_bogus
+        (wrong among bogus labels), n_wrong_real, n_wrong_bogus and wrong_by_cause_real,
+        wrong_by_cause_bogus (counts per cause).
+    """
+    missing = {"label", "is_real_true", "label_is_wrong", "noise_cause"} - set(params.columns)
+    if missing:
+        raise ValueError(f"label_noise_summary: params lack truth columns {sorted(missing)}")
+    wrong = params["label"].to_numpy() != params["is_real_true"].to_numpy()
+    if (wrong != params["label_is_wrong"].astype(bool).to_numpy()).any():
+        raise ValueError("label_noise_summary: label_is_wrong disagrees with label != is_real_true")
+    out: dict = {}
+    for lab, name in ((1, "real"), (0, "bogus")):
+        part = params[params["label"] == lab]
+        bad = part[part["label_is_wrong"] == 1]
+        out[f"label_noise_rate_{name}"] = float(len(bad) / len(part)) if len(part) else None
+        out[f"n_wrong_{name}"] = int(len(bad))
+        causes = bad["noise_cause"].fillna("").astype(str)
+        out[f"wrong_by_cause_{name}"] = {k: int(v) for k, v in causes.value_counts().items()}
+    return out
+
+
 def dataset_summary(train: TrainingSet, test: TestSet | None = None) -> dict:
     """Counts and rates of a training (and test) set, JSON-ready.
 
@@ -400,6 +429,7 @@ def dataset_summary(train: TrainingSet, test: TestSet | None = None) -> dict:
             t[f"n_wrong_{name}"] = int(part["label_is_wrong"].sum())
         causes = p.loc[p["label_is_wrong"] == 1, "noise_cause"].fillna("").astype(str)
         t["wrong_by_cause"] = {k: int(v) for k, v in causes.value_counts().items()}
+        t.update(label_noise_summary(p))  # label_noise_rate_real/_bogus, causes (issue 12)
     if test is not None:
         q = test.params
         s["test"] = {

@@ -31,6 +31,7 @@ from rbcore import simulation_scene as scene
 from rbcore.simulation_config import (
     ALL_CATEGORIES,
     BOGUS_CATEGORIES,
+    NEIGHBOUR_CLASSES,
     PROFILES,
     REAL_CATEGORIES,
     TALK_FP_CATEGORY,
@@ -78,8 +79,24 @@ TRUTH_COLUMNS = (
     "host_mag",
     "peak_dx",
     "peak_dy",
+    "src_dx",
+    "src_dy",
 )
-REAL_NOISE_CAUSES = ("faint", "masked", "saturated")  # why an injection can be invisible
+INJECTION_CATEGORIES = ("rand", "galx")
+# Causes of a wrong label (column noise_cause; "" where the label is right). Real labels:
+# a neighbour class (NEIGHBOUR_CLASSES) that outshines or hides the injection, "undetected"
+# (too faint, no neighbour), "noise_peak" (a noise fluctuation dominates the matched peak),
+# "host_core" (the host's core residual dominates, galx). Bogus labels: "astrophysical" (a
+# variable or supernova of the sample), "unmatched_injection" (an injection detected beyond
+# the matching radius).
+WRONG_LABEL_CAUSES = (
+    *NEIGHBOUR_CLASSES,
+    "undetected",
+    "noise_peak",
+    "host_core",
+    "astrophysical",
+    "unmatched_injection",
+)
 
 
 def _survey_constants(cfg: SurveyConfig) -> dict:
@@ -293,10 +310,29 @@ def _observe(sc, cond, cfg, rng):
     return images, det_snr, detected, ox - r, oy - r
 
 
+def bogus_probabilities(cfg: SurveyConfig, kind: str) -> np.ndarray:
+    """Probability of each BOGUS_CATEGORIES class among a kind's bogus candidates.
+
+    Training: `bogus_mix` normalized. Test and stream: the look-alike classes at their fixed
+    `lookalike_rates` (the talk's week), the others share the rest as in `bogus_mix`.
+    """
+    mix = np.array([cfg.bogus_mix.get(c, 0.0) for c in BOGUS_CATEGORIES], float)
+    if kind == "train":
+        return mix / mix.sum()
+    fixed = np.array([c in cfg.lookalike_rates for c in BOGUS_CATEGORIES])
+    rates = np.array([cfg.lookalike_rates.get(c, 0.0) for c in BOGUS_CATEGORIES])
+    rest = np.where(fixed, 0.0, mix)
+    return np.where(fixed, rates, rest / rest.sum() * (1 - rates.sum()))
+
+
 def _plan(rng, n, kind, cfg, boost, real_fraction):
-    """Category, object_type, noise cause, label_is_wrong and weight of each row."""
-    mix = np.array([cfg.bogus_mix.get(c, 0.0) for c in BOGUS_CATEGORIES])
-    mix = mix / mix.sum()
+    """Category, object_type, wrong-label cause, label, weight and neighbour of each row.
+
+    Training rows get their final labels later from the matching (`_match_injections`);
+    here only the astrophysical sources of the bogus sample are placed.
+    """
+    mix = bogus_probabilities(cfg, kind)
+    none = np.full(n, "", dtype=object)
     if kind == "stream":
         p_sn, p_var = cfg.stream_sn_rate, cfg.stream_variable_rate
         p = np.concatenate(
@@ -314,7 +350,7 @@ def _plan(rng, n, kind, cfg, boost, real_fraction):
         cat = cats[k]
         label = np.isin(cat, ("sn_host", "sn_hostless", "variable_star")).astype(np.int8)
         otype = np.where(label == 1, "transient", "artifact").astype(object)
-        return cat, otype, np.full(n, "", dtype=object), label, (p / q)[k]
+        return cat, otype, none, label, (p / q)[k], none.copy()
     frac = (
         (0.5 if kind == "train" else cfg.test_real_per_bogus / (1 + cfg.test_real_per_bogus))
         if real_fraction is None
@@ -324,6 +360,7 @@ def _plan(rng, n, kind, cfg, boost, real_fraction):
     cat = np.array(BOGUS_CATEGORIES, dtype=object)[rng.choice(len(mix), size=n, p=mix)]
     otype = np.full(n, "artifact", dtype=object)
     cause = np.full(n, "", dtype=object)
+    neighbour = np.full(n, "", dtype=object)
     if kind == "test":
         hostless = rng.uniform(size=n) < cfg.sn_hostless_fraction
         cat[is_real] = np.where(hostless, "sn_hostless", "sn_host")[is_real]
@@ -332,21 +369,72 @@ def _plan(rng, n, kind, cfg, boost, real_fraction):
         galx = rng.uniform(size=n) < cfg.real_galx_fraction
         cat[is_real] = np.where(galx, "galx", "rand")[is_real]
         otype[is_real] = np.where(galx, "galx_artificial_real", "rand_artificial_real")[is_real]
-        wrong = rng.uniform(size=n) < np.where(is_real, cfg.real_label_noise, cfg.bogus_label_noise)
-        rc = np.array(["faint", "masked", "saturated"], dtype=object)[
-            rng.choice(3, size=n, p=cfg.real_noise_causes)
+        # what each injection lands on or next to (within the matching radius)
+        share = np.array([cfg.neighbour_share.get(c, 0.0) for c in NEIGHBOUR_CLASSES])
+        nb = np.array((*NEIGHBOUR_CLASSES, ""), dtype=object)[
+            rng.choice(len(share) + 1, size=n, p=np.append(share, 1 - share.sum()))
         ]
+        neighbour[is_real] = nb[is_real]
+        # astrophysical sources among the unmatched detections (the bogus sample)
+        astro = ~is_real & (rng.uniform(size=n) < cfg.train_astro_fraction)
         sn = np.where(rng.uniform(size=n) < cfg.sn_hostless_fraction, "sn_hostless", "sn_host")
         bc = np.where(rng.choice(2, size=n, p=cfg.bogus_noise_causes) == 0, "variable_star", sn)
-        cause[wrong & is_real] = rc[wrong & is_real]
-        cat[wrong & ~is_real] = bc[wrong & ~is_real]
-        cause[wrong & ~is_real] = "astrophysical"
-    return cat, otype, cause, is_real.astype(np.int8), np.ones(n)
+        cat[astro] = bc[astro]
+        cause[astro] = "astrophysical"
+    return cat, otype, cause, is_real.astype(np.int8), np.ones(n), neighbour
 
 
-def _simulate_group(rng, cat, cause, det_ids, night, cfg, forced, out, rows):
-    """Simulate rows of one category (+ noise cause) into out[rows]; redraw until detected
-    unless forced (injections: the catalogue forces them in)."""
+def _match_injections(table: pd.DataFrame, images: np.ndarray, cfg: SurveyConfig) -> None:
+    """Label the injections as the pipeline's matching does; set truth and causes in place.
+
+    An injection is what its cutout shows (is_real_true = 1) when its own point-source S/N is
+    at least half the matched peak's (or of the threshold, if undetected) and its centre is
+    not masked in new. The pipeline labels the detection within `match_radius` of the
+    injected position real, whatever it shows (undetected injections: the catalogue
+    position); a detection beyond the radius is unmatched and joins the bogus sample.
+    """
+    inj = table["category"].isin(INJECTION_CATEGORIES).to_numpy()
+    if not inj.any():
+        return
+    t = table.loc[inj]
+    c = cfg.cutout_size // 2
+    own = np.nan_to_num(t["snr"].to_numpy(float))
+    det = t["det_snr"].to_numpy(float)
+    detected = t["detected"].to_numpy(bool)
+    masked = np.isnan(images[inj, c, c, 1])
+    visible = (own >= 0.5 * np.maximum(det, cfg.detection_threshold)) & ~masked
+    dist = np.hypot(
+        t["peak_dx"].to_numpy(float) - t["src_dx"].to_numpy(float),
+        t["peak_dy"].to_numpy(float) - t["src_dy"].to_numpy(float),
+    )
+    matched = ~detected | (dist <= cfg.match_radius)
+    nb = t["neighbour"].to_numpy(object)
+    why = np.where(
+        nb != "",
+        nb,
+        np.where(
+            masked,
+            "masked_new",
+            np.where(
+                ~detected,
+                "undetected",
+                np.where(t["category"].to_numpy(object) == "galx", "host_core", "noise_peak"),
+            ),
+        ),
+    )
+    label = matched.astype(np.int8)
+    cause = np.where(
+        matched & ~visible, why, np.where(~matched & visible, "unmatched_injection", "")
+    )
+    table.loc[inj, "is_real_true"] = visible.astype(np.int8)
+    table.loc[inj, "label"] = label
+    table.loc[inj, "noise_cause"] = cause.astype(object)
+    table.loc[inj, "match_dist"] = np.where(detected, dist, np.nan)
+
+
+def _simulate_group(rng, cat, neighbour, det_ids, night, cfg, forced, out, rows):
+    """Simulate rows of one category (+ the injection's neighbour) into out[rows]; redraw
+    until detected unless forced (injections: the catalogue forces them in)."""
     m = len(det_ids)
     cols: dict[str, np.ndarray] = {}
     todo = np.arange(m)
@@ -354,16 +442,12 @@ def _simulate_group(rng, cat, cause, det_ids, night, cfg, forced, out, rows):
         cond = _conditions(rng, cfg, det_ids[todo], night)
         sc = scene.Scene(len(todo), cfg.cutout_size + 2 * cfg.search_radius)
         scene.background_stars(rng, sc, cond, cfg)
-        if cat in ("rand", "galx"):
+        if cat in INJECTION_CATEGORIES:
             lo = np.full(len(todo), cfg.inject_mag_bright)
-            mag = (
-                rng.uniform(lo, cond["m_lim"])
-                if cause != "faint"
-                else cond["m_lim"] + rng.uniform(*cfg.faint_injection_range, len(todo))
-            )
+            mag = rng.uniform(lo, cond["m_lim"] + cfg.inject_mag_beyond_limit)
+            if neighbour:
+                scene.add_neighbour(rng, sc, cond, cfg, neighbour)
             scene.BUILDERS[cat](rng, sc, cond, cfg, mag)
-            if cause:
-                scene.apply_real_noise_cause(rng, sc, cond, cfg, cause)
         else:
             scene.BUILDERS[cat](rng, sc, cond, cfg)
         img, det_snr, detected, ox, oy = _observe(sc, cond, cfg, rng)
@@ -389,6 +473,8 @@ def _simulate_group(rng, cat, cause, det_ids, night, cfg, forced, out, rows):
             "host_mag": sc.truth["host_mag"],
             "peak_dx": ox,
             "peak_dy": oy,
+            "src_dx": sc.truth["src_x"] - sc.c,
+            "src_dy": sc.truth["src_y"] - sc.c,
         }
         for k, v in new_cols.items():
             cols.setdefault(k, np.full(m, np.nan))[sel] = np.asarray(v, float)[ok]
@@ -405,16 +491,15 @@ def _simulate_chunk(seq, images, kind, cfg, night, detector_id, boost, real_frac
     det = (
         rng.integers(0, cfg.n_detectors, n) if detector_id is None else np.full(n, int(detector_id))
     )
-    cat, otype, cause, label, weight = _plan(rng, n, kind, cfg, boost, real_fraction)
+    cat, otype, cause, label, weight, neighbour = _plan(rng, n, kind, cfg, boost, real_fraction)
     table = pd.DataFrame(
         {
             "object_type": otype,
             "category": cat,
-            # an injection nobody can see (noise_cause faint/masked/saturated) is not real
-            "is_real_true": (
-                np.isin(cat, REAL_CATEGORIES) & ~np.isin(cause, REAL_NOISE_CAUSES)
-            ).astype(np.int8),
-            "noise_cause": cause,
+            "is_real_true": np.isin(cat, REAL_CATEGORIES).astype(np.int8),  # injections: below
+            "noise_cause": cause,  # cause of a wrong label ("" if right), WRONG_LABEL_CAUSES
+            "neighbour": neighbour,  # what an injection was placed on or next to
+            "match_dist": np.full(n, np.nan),  # px, detected peak to injected position
             "detector_id": det,
             "night": np.full(n, int(night)),
             "x": rng.uniform(0, cfg.detector_shape[1], n).round(2),
@@ -423,18 +508,25 @@ def _simulate_chunk(seq, images, kind, cfg, night, detector_id, boost, real_frac
         }
     )
     table["label"] = label
-    table["label_is_wrong"] = (table["is_real_true"].to_numpy() != label).astype(np.int8)
     cols = {k: np.full(n, np.nan) for k in TRUTH_COLUMNS}
-    keys = pd.Series(list(zip(cat, cause, strict=True)), dtype=object)
-    for (c, why), idx in keys.groupby(keys).indices.items() if n else []:
-        forced = kind == "train" and c in ("rand", "galx")
-        group_cols = _simulate_group(rng, c, why, det[idx], night, cfg, forced, images, idx)
+    keys = pd.Series(list(zip(cat, neighbour, strict=True)), dtype=object)
+    for (c, nb), idx in keys.groupby(keys).indices.items() if n else []:
+        forced = kind == "train" and c in INJECTION_CATEGORIES
+        group_cols = _simulate_group(rng, c, nb, det[idx], night, cfg, forced, images, idx)
         for k, v in group_cols.items():
             cols[k][idx] = v
     for k in TRUTH_COLUMNS:
         table[k] = cols[k]
     for k in ("detected", "peak_dx", "peak_dy"):
         table[k] = table[k].astype(np.int8)
+    if kind == "train":
+        _match_injections(table, images, cfg)
+        table["object_type"] = np.where(
+            (table["label"] == 0) & table["category"].isin(INJECTION_CATEGORIES),
+            "artifact",  # an unmatched injection is one more unmatched detection
+            table["object_type"],
+        )
+    table["label_is_wrong"] = (table["is_real_true"] != table["label"]).astype(np.int8)
     return table
 
 
