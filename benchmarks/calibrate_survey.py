@@ -88,6 +88,29 @@ def _evaluate(model, predict_logits, xr, pr, xb, pb) -> dict:
     }
 
 
+def report(log: Path) -> str:
+    """Markdown table of the protocol-v2 rows of the log (those with `model` and `name`)."""
+    head = (
+        "| setting | seed | model | n_train / epochs | AUC | FPR@TPR0.9 | FPR@0.5 | recall@0.5 "
+        "| precision@0.5 (1:700) | noise real / bogus | largest FP classes at TPR 0.9 |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = []
+    for line in Path(log).read_text().splitlines():
+        r = json.loads(line)
+        if "name" not in r:
+            continue
+        top = ", ".join(f"{k} {v}" for k, v in list(r["fp_categories_at_tpr90"].items())[:3])
+        lines.append(
+            f"| {r['name']} | {r['seed']} | {r['model']} | {r['n_train'] // 1000}k / "
+            f"{r['epochs_run']} | {r['auc']:.4f} | {r['fpr_at_tpr90']:.5f} | "
+            f"{r['fpr_at_0.5']:.5f} | {r['recall_at_0.5']:.3f} | "
+            f"{r['precision_at_0.5_1to700']:.3f} | {100 * r['label_noise_rate_real']:.2f} % / "
+            f"{100 * r['label_noise_rate_bogus']:.2f} % | {top} |"
+        )
+    return head + "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -102,7 +125,11 @@ def main() -> None:
     ap.add_argument("--train-seeds", default="0", help="comma list of TrainConfig seeds")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--log", default=str(Path(__file__).with_name("calibration_runs.jsonl")))
+    ap.add_argument("--report", action="store_true", help="print the v2 rows of --log, no run")
     args = ap.parse_args()
+    if args.report:
+        print(report(Path(args.log)))
+        return
     models = args.models.split(",")
     if set(models) - {"current", "oracle"}:
         raise SystemExit(f"--models: expected current and/or oracle, got {args.models!r}")

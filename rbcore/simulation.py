@@ -12,7 +12,10 @@ galaxies, the category's object: see `rbcore.simulation_scene`), then observed t
    wing (beta), flux-scale and astrometric errors leave residuals (dipoles, rings);
 4. detection: the PSF-filtered sub's peak within +-2 px of the candidate; the 29x29 cutout is
    centred on it. Bogus and real transients are kept only when detected (redrawn otherwise);
-   injections are forced in by the catalogue, detected or not (the real-label noise).
+   injections are forced in by the catalogue, detected or not;
+5. labels (training): the pipeline labels real the detection matching each injected position
+   (within `match_radius`), whatever the cutout shows, and bogus every unmatched detection;
+   the wrong labels and their causes come out of this matching (`_match_injections`).
 
 Every source is a mixture of Gaussians, so the matching convolution is exact and rendering is
 a batched matrix product (`rbcore.simulation_render`). Approximations, stated: Poisson noise
@@ -556,7 +559,8 @@ def simulate_candidates(
         detector_id: detector of all candidates (default: uniform over the 84 detectors).
         boost: stream only: oversampling factor of the rare real classes; the `weight` column
             (p/q) restores the natural rates.
-        real_fraction: train/test: share of real candidates (default 0.5 / 1:700).
+        real_fraction: train/test: share of real candidates (default 0.5 / 1:700); train:
+            the share of injections, before unmatched ones join the bogus sample.
         n_threads: worker threads (output does not depend on it).
 
     Returns:
@@ -564,12 +568,13 @@ def simulate_candidates(
         params: DataFrame, one row per image: object_type (artifact / rand_artificial_real /
             galx_artificial_real; "transient" for test/stream reals), label (the label the
             data carry; stream: the truth), category, is_real_true, label_is_wrong,
-            noise_cause (faint/masked/saturated for invisible injections, "astrophysical"
-            for real sources in the bogus sample), mag (true magnitude of the central
+            noise_cause (the cause of a wrong label, "" where right: WRONG_LABEL_CAUSES),
+            neighbour (what an injection was placed on or next to), match_dist (px from the
+            detected peak to the injected position), mag (true magnitude of the central
             source, NaN if none), snr (its point-source S/N), det_snr (peak S/N found in
             sub), detected, seeing_new, seeing_ref (arcsec), beta, m_lim (5-sigma limit of
             the exposure), zp_new, host_mag, peak_dx, peak_dy (cutout shift to the peak),
-            detector_id, night, x, y (pixel on the detector), weight (stream: p/q).
+            src_dx, src_dy (central transient's offset from the candidate position), detector_id, night, x, y (pixel on the detector), weight (stream: p/q).
 
     Notes:
         Forward model of Takahashi et al. (2022)'s data (issue 3); see the module docstring.

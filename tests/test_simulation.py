@@ -327,3 +327,20 @@ def test_reference_sharper_and_deeper_than_new(train):
     assert np.median(core_fraction(ref)) > 1.5 * np.median(core_fraction(new - sky))
     # PS1 seeing (1.0-1.4") is always better than Tomo-e's (2.5-6")
     assert (p["seeing_ref"] < p["seeing_new"]).all()
+
+
+def test_label_noise_summary_counts_causes(train):
+    _, p = train
+    s = label_noise_summary(p)
+    real, bogus = p[p["label"] == 1], p[p["label"] == 0]
+    assert s["n_wrong_real"] == (real["is_real_true"] == 0).sum()
+    assert s["n_wrong_bogus"] == (bogus["is_real_true"] == 1).sum()
+    assert sum(s["wrong_by_cause_real"].values()) == s["n_wrong_real"]
+    assert sum(s["wrong_by_cause_bogus"].values()) == s["n_wrong_bogus"]
+    assert s["label_noise_rate_real"] == pytest.approx(s["n_wrong_real"] / len(real))
+    with pytest.raises(ValueError, match="noise_cause"):
+        label_noise_summary(p.drop(columns="noise_cause"))
+    broken = p.copy()
+    broken.loc[broken.index[0], "label_is_wrong"] = 1 - broken["label_is_wrong"].iloc[0]
+    with pytest.raises(ValueError, match="label_is_wrong"):
+        label_noise_summary(broken)
