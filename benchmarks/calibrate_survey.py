@@ -100,9 +100,12 @@ def report(log: Path) -> str:
         r = json.loads(line)
         if "name" not in r:
             continue
+        seed = f"{r['seed']}" + (
+            f" (data {r['data_seed']})" if r.get("data_seed", TRAIN_SEED) != TRAIN_SEED else ""
+        )
         top = ", ".join(f"{k} {v}" for k, v in list(r["fp_categories_at_tpr90"].items())[:3])
         lines.append(
-            f"| {r['name']} | {r['seed']} | {r['model']} | {r['n_train'] // 1000}k / "
+            f"| {r['name']} | {seed} | {r['model']} | {r['n_train'] // 1000}k / "
             f"{r['epochs_run']} | {r['auc']:.4f} | {r['fpr_at_tpr90']:.5f} | "
             f"{r['fpr_at_0.5']:.5f} | {r['recall_at_0.5']:.3f} | "
             f"{r['precision_at_0.5_1to700']:.3f} | {100 * r['label_noise_rate_real']:.2f} % / "
@@ -123,6 +126,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--models", default="current,oracle", help="comma list: current, oracle")
     ap.add_argument("--train-seeds", default="0", help="comma list of TrainConfig seeds")
+    ap.add_argument(
+        "--data-seed", type=int, default=TRAIN_SEED, help="seed of the simulated training set"
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--log", default=str(Path(__file__).with_name("calibration_runs.jsonl")))
     ap.add_argument("--report", action="store_true", help="print the v2 rows of --log, no run")
@@ -139,7 +145,7 @@ def main() -> None:
     cfg = _config(args.set)
     t0 = time.time()
     x, p = simulate_candidates(
-        args.n_train, kind="train", seed=TRAIN_SEED, config=cfg, n_threads=args.threads
+        args.n_train, kind="train", seed=args.data_seed, config=cfg, n_threads=args.threads
     )
     noise = label_noise_summary(p)
     targets = {
@@ -176,6 +182,7 @@ def main() -> None:
                 "name": args.name,
                 "model": name,
                 "seed": seed,
+                "data_seed": args.data_seed,
                 "overrides": args.set,
                 "n_train": args.n_train,
                 "n_test_bogus": args.n_test_bogus,
