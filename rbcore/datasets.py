@@ -403,7 +403,8 @@ def dataset_summary(train: TrainingSet, test: TestSet | None = None) -> dict:
 
     Returns:
         dict with n, labels, counts per object_type, per detector (train); per category and
-        label, label-noise rates and NaN-pixel counts when truth columns exist; the same for
+        label, label-noise rates (`label_noise_summary`, also label_noise_rate_real/_bogus at
+        the top level) and NaN-pixel counts when truth columns exist; the same for
         the test set (real, bogus, prevalence).
     """
     p = train.params
@@ -430,6 +431,8 @@ def dataset_summary(train: TrainingSet, test: TestSet | None = None) -> dict:
         causes = p.loc[p["label_is_wrong"] == 1, "noise_cause"].fillna("").astype(str)
         t["wrong_by_cause"] = {k: int(v) for k, v in causes.value_counts().items()}
         t.update(label_noise_summary(p))  # label_noise_rate_real/_bogus, causes (issue 12)
+        for k in ("label_noise_rate_real", "label_noise_rate_bogus"):
+            s[k] = t[k]  # top level too: issue 12's checks read them from summary.json
     if test is not None:
         q = test.params
         s["test"] = {
