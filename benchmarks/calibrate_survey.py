@@ -132,6 +132,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--log", default=str(Path(__file__).with_name("calibration_runs.jsonl")))
     ap.add_argument("--report", action="store_true", help="print the v2 rows of --log, no run")
+    ap.add_argument(
+        "--noise-only", action="store_true", help="print the training set's label noise, no run"
+    )
     args = ap.parse_args()
     if args.report:
         print(report(Path(args.log)))
@@ -148,6 +151,9 @@ def main() -> None:
         args.n_train, kind="train", seed=args.data_seed, config=cfg, n_threads=args.threads
     )
     noise = label_noise_summary(p)
+    if args.noise_only:
+        print(json.dumps({"name": args.name, "overrides": args.set, **noise}))
+        return
     targets = {
         "current": (p["object_type"] != "artifact").to_numpy(np.int64),  # the noisy labels
         "oracle": p["is_real_true"].to_numpy(np.int64),  # the true labels
