@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rbcore.files import write_json_atomic
 from rbcore.fits import read_fits_triplets as read_fits_triplets
 from rbcore.fits import write_fits_triplets as write_fits_triplets
 from rbcore.model import IMAGE_SHAPE
@@ -380,69 +379,6 @@ def dihedral_augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return dihedral_transform(images, rng.integers(0, 8, len(images)))
 
 
-# --------------------------------------------------------------------------- summaries
-def examples_per_group(
-    params: pd.DataFrame, by: str, n: int, seed: int = 0
-) -> dict[str, np.ndarray]:
-    """Up to n random row positions per value of column `by` (for galleries).
-
-    Returns:
-        dict value -> int array of row positions (sorted by value name).
-    """
-    rng = np.random.default_rng(seed)
-    out = {}
-    for key, rows in sorted(params.groupby(by).indices.items(), key=lambda kv: str(kv[0])):
-        out[str(key)] = np.sort(rng.choice(rows, size=min(n, len(rows)), replace=False))
-    return out
-
-
-def dataset_summary(train: TrainingSet, test: TestSet | None = None) -> dict:
-    """Counts and rates of a training (and test) set, JSON-ready.
-
-    Returns:
-        dict with n, labels, counts per object_type, per detector (train); per category and
-        label, label-noise rates and NaN-pixel counts when truth columns exist; the same for
-        the test set (real, bogus, prevalence).
-    """
-    p = train.params
-    s: dict = {
-        "train": {
-            "n": len(p),
-            "n_detectors": int(p["detector_id"].nunique()),
-            "n_label_real": int(p["label"].sum()),
-            "n_label_bogus": int((p["label"] == 0).sum()),
-            "object_type": {k: int(v) for k, v in p["object_type"].value_counts().items()},
-            "nan_pixels": count_nan_pixels(train.images),
-            "has_truth": train.has_truth,
-        }
-    }
-    if train.has_truth:
-        t = s["train"]
-        t["category_by_label"] = {
-            f"{c}|{lab}": int(v) for (c, lab), v in p.groupby(["category", "label"]).size().items()
-        }
-        for lab, name in ((1, "real"), (0, "bogus")):
-            part = p[p["label"] == lab]
-            t[f"label_noise_{name}"] = float(part["label_is_wrong"].mean()) if len(part) else None
-            t[f"n_wrong_{name}"] = int(part["label_is_wrong"].sum())
-        causes = p.loc[p["label_is_wrong"] == 1, "noise_cause"].fillna("").astype(str)
-        t["wrong_by_cause"] = {k: int(v) for k, v in causes.value_counts().items()}
-    if test is not None:
-        q = test.params
-        s["test"] = {
-            "n": len(test),
-            "n_real": int(test.labels.sum()),
-            "n_bogus": int((test.labels == 0).sum()),
-            "bogus_per_real": float((test.labels == 0).sum() / max(test.labels.sum(), 1)),
-            "nan_pixels": count_nan_pixels(test.images),
-            "has_truth": test.has_truth,
-        }
-        if test.has_truth:
-            s["test"]["category"] = {k: int(v) for k, v in q["category"].value_counts().items()}
-            s["test"]["n_label_wrong"] = int(q["label_is_wrong"].sum())
-    return s
-
-
 def detector_validation_split(
     detector_ids, labels, *, fraction: float = 0.1, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -482,14 +418,3 @@ def detector_validation_split(
                 f"the {name} part of the detector split (seed {seed}) holds one class only"
             )
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
-
-
-def write_dataset_summary(path, train: TrainingSet, test: TestSet | None = None, **run) -> dict:
-    """`dataset_summary` plus the run's own fields (`run`), written atomically as JSON.
-
-    Returns:
-        The summary written.
-    """
-    summary = {**dataset_summary(train, test), **run}
-    write_json_atomic(path, summary, indent=1, default=str)
-    return summary

@@ -194,7 +194,7 @@ def test_dihedral_group():
 
 
 def test_summary_and_examples(sim_dir):
-    from rbcore.datasets import dataset_summary, examples_per_group
+    from rbcore.summary import dataset_summary, examples_per_group
 
     ts, te = load_training(sim_dir / "train"), load_test(sim_dir / "test")
     s = dataset_summary(ts, te)

@@ -52,7 +52,8 @@ class Scene:
             "mag": np.full(m, np.nan),
             "central_flux": np.zeros(m),
             "host_mag": np.full(m, np.nan),
-            "noise_cause": np.full(m, "", dtype=object),
+            "src_x": np.full(m, np.nan),  # position of the central transient (patch pixels)
+            "src_y": np.full(m, np.nan),
         }
 
     def add_points(self, x, y, f_new, f_ref):
@@ -114,6 +115,7 @@ def _transient(rng, sc, cond, mag, x=None, y=None):
     sc.add_points(x0, y0, f, np.zeros(sc.m))
     sc.truth["mag"] = np.asarray(mag, float)
     sc.truth["central_flux"] = f
+    sc.truth["src_x"], sc.truth["src_y"] = x0, y0
     return x0, y0
 
 
@@ -334,23 +336,17 @@ def build_sn_hostless(rng, sc, cond, cfg):
     _transient(rng, sc, cond, sn_mags(rng, sc.m, cond, cfg))
 
 
-def apply_real_noise_cause(rng, sc, cond, cfg, cause):
-    """Make an injection invisible: 'masked' (new pixels masked) or 'saturated' (on a star).
+def add_neighbour(rng, sc, cond, cfg, neighbour):
+    """Put what an injection lands on or next to into its patch (before the injection).
 
-    'faint' injections are drawn past the limit by the caller; here only the scene changes.
+    A bogus class of NEIGHBOUR_CLASSES is drawn by its builder at the centre (within 0.7 px
+    of the injection, inside any matching radius); "masked_new" masks a block of new over the
+    centre (CMOS bad pixels, the pipeline's mask).
     """
-    if cause == "masked":
+    if neighbour == "masked_new":
         sc.add_mask("new_mask", _rect_mask(rng, sc, 3, 10, cover_centre=True))
-    elif cause == "saturated":
-        _star(
-            rng,
-            sc,
-            cond,
-            rng.uniform(cfg.saturation_mag - 3.0, cfg.saturation_mag, sc.m),
-            x=sc.x[:, -1],
-            y=sc.y[:, -1],
-        )
-    sc.truth["noise_cause"][:] = cause
+    else:
+        BUILDERS[neighbour](rng, sc, cond, cfg)
 
 
 BUILDERS = {

@@ -12,7 +12,10 @@ galaxies, the category's object: see `rbcore.simulation.scene`), then observed t
    wing (beta), flux-scale and astrometric errors leave residuals (dipoles, rings);
 4. detection: the PSF-filtered sub's peak within +-2 px of the candidate; the 29x29 cutout is
    centred on it. Bogus and real transients are kept only when detected (redrawn otherwise);
-   injections are forced in by the catalogue, detected or not (the real-label noise).
+   injections are forced in by the catalogue, detected or not;
+5. labels (training): the pipeline labels real the detection matching each injected position
+   (within `match_radius`), whatever the cutout shows, and bogus every unmatched detection;
+   the wrong labels and their causes come out of this matching (`_match_injections`).
 
 Every source is a mixture of Gaussians, so the matching convolution is exact and rendering is
 a batched matrix product (`rbcore.simulation.render`). Approximations, stated: Poisson noise
@@ -29,9 +32,13 @@ import pandas as pd
 
 from rbcore.simulation import scene
 from rbcore.simulation.config import (
-    BOGUS_CATEGORIES,
     REAL_CATEGORIES,
     SurveyConfig,
+)
+from rbcore.simulation.labels import (
+    INJECTION_CATEGORIES,
+    match_injections,
+    plan_rows,
 )
 from rbcore.simulation.render import (
     FWHM_PER_SIGMA,
@@ -62,8 +69,9 @@ TRUTH_COLUMNS = (
     "host_mag",
     "peak_dx",
     "peak_dy",
+    "src_dx",
+    "src_dy",
 )
-REAL_NOISE_CAUSES = ("faint", "masked", "saturated")  # why an injection can be invisible
 
 
 def _survey_constants(cfg: SurveyConfig) -> dict:
@@ -277,60 +285,9 @@ def _observe(sc, cond, cfg, rng):
     return images, det_snr, detected, ox - r, oy - r
 
 
-def _plan(rng, n, kind, cfg, boost, real_fraction):
-    """Category, object_type, noise cause, label_is_wrong and weight of each row."""
-    mix = np.array([cfg.bogus_mix.get(c, 0.0) for c in BOGUS_CATEGORIES])
-    mix = mix / mix.sum()
-    if kind == "stream":
-        p_sn, p_var = cfg.stream_sn_rate, cfg.stream_variable_rate
-        p = np.concatenate(
-            [
-                mix * (1 - p_sn - p_var),
-                [p_sn * (1 - cfg.sn_hostless_fraction), p_sn * cfg.sn_hostless_fraction, p_var],
-            ]
-        )
-        q = p * np.concatenate([np.ones(len(mix)), np.full(3, boost)])
-        q = q / q.sum()
-        cats = np.array(
-            list(BOGUS_CATEGORIES) + ["sn_host", "sn_hostless", "variable_star"], dtype=object
-        )
-        k = rng.choice(len(q), size=n, p=q)
-        cat = cats[k]
-        label = np.isin(cat, ("sn_host", "sn_hostless", "variable_star")).astype(np.int8)
-        otype = np.where(label == 1, "transient", "artifact").astype(object)
-        return cat, otype, np.full(n, "", dtype=object), label, (p / q)[k]
-    frac = (
-        (0.5 if kind == "train" else cfg.test_real_per_bogus / (1 + cfg.test_real_per_bogus))
-        if real_fraction is None
-        else real_fraction
-    )
-    is_real = rng.uniform(size=n) < frac
-    cat = np.array(BOGUS_CATEGORIES, dtype=object)[rng.choice(len(mix), size=n, p=mix)]
-    otype = np.full(n, "artifact", dtype=object)
-    cause = np.full(n, "", dtype=object)
-    if kind == "test":
-        hostless = rng.uniform(size=n) < cfg.sn_hostless_fraction
-        cat[is_real] = np.where(hostless, "sn_hostless", "sn_host")[is_real]
-        otype[is_real] = "transient"
-    else:
-        galx = rng.uniform(size=n) < cfg.real_galx_fraction
-        cat[is_real] = np.where(galx, "galx", "rand")[is_real]
-        otype[is_real] = np.where(galx, "galx_artificial_real", "rand_artificial_real")[is_real]
-        wrong = rng.uniform(size=n) < np.where(is_real, cfg.real_label_noise, cfg.bogus_label_noise)
-        rc = np.array(["faint", "masked", "saturated"], dtype=object)[
-            rng.choice(3, size=n, p=cfg.real_noise_causes)
-        ]
-        sn = np.where(rng.uniform(size=n) < cfg.sn_hostless_fraction, "sn_hostless", "sn_host")
-        bc = np.where(rng.choice(2, size=n, p=cfg.bogus_noise_causes) == 0, "variable_star", sn)
-        cause[wrong & is_real] = rc[wrong & is_real]
-        cat[wrong & ~is_real] = bc[wrong & ~is_real]
-        cause[wrong & ~is_real] = "astrophysical"
-    return cat, otype, cause, is_real.astype(np.int8), np.ones(n)
-
-
-def _simulate_group(rng, cat, cause, det_ids, night, cfg, forced, out, rows):
-    """Simulate rows of one category (+ noise cause) into out[rows]; redraw until detected
-    unless forced (injections: the catalogue forces them in)."""
+def _simulate_group(rng, cat, neighbour, det_ids, night, cfg, forced, out, rows):
+    """Simulate rows of one category (+ the injection's neighbour) into out[rows]; redraw
+    until detected unless forced (injections: the catalogue forces them in)."""
     m = len(det_ids)
     cols: dict[str, np.ndarray] = {}
     todo = np.arange(m)
@@ -338,16 +295,12 @@ def _simulate_group(rng, cat, cause, det_ids, night, cfg, forced, out, rows):
         cond = _conditions(rng, cfg, det_ids[todo], night)
         sc = scene.Scene(len(todo), cfg.cutout_size + 2 * cfg.search_radius)
         scene.background_stars(rng, sc, cond, cfg)
-        if cat in ("rand", "galx"):
+        if cat in INJECTION_CATEGORIES:
             lo = np.full(len(todo), cfg.inject_mag_bright)
-            mag = (
-                rng.uniform(lo, cond["m_lim"])
-                if cause != "faint"
-                else cond["m_lim"] + rng.uniform(*cfg.faint_injection_range, len(todo))
-            )
+            mag = rng.uniform(lo, cond["m_lim"] + cfg.inject_mag_beyond_limit)
+            if neighbour:
+                scene.add_neighbour(rng, sc, cond, cfg, neighbour)
             scene.BUILDERS[cat](rng, sc, cond, cfg, mag)
-            if cause:
-                scene.apply_real_noise_cause(rng, sc, cond, cfg, cause)
         else:
             scene.BUILDERS[cat](rng, sc, cond, cfg)
         img, det_snr, detected, ox, oy = _observe(sc, cond, cfg, rng)
@@ -373,6 +326,8 @@ def _simulate_group(rng, cat, cause, det_ids, night, cfg, forced, out, rows):
             "host_mag": sc.truth["host_mag"],
             "peak_dx": ox,
             "peak_dy": oy,
+            "src_dx": sc.truth["src_x"] - sc.c,
+            "src_dy": sc.truth["src_y"] - sc.c,
         }
         for k, v in new_cols.items():
             cols.setdefault(k, np.full(m, np.nan))[sel] = np.asarray(v, float)[ok]
@@ -389,16 +344,15 @@ def _simulate_chunk(seq, images, kind, cfg, night, detector_id, boost, real_frac
     det = (
         rng.integers(0, cfg.n_detectors, n) if detector_id is None else np.full(n, int(detector_id))
     )
-    cat, otype, cause, label, weight = _plan(rng, n, kind, cfg, boost, real_fraction)
+    cat, otype, cause, label, weight, neighbour = plan_rows(rng, n, kind, cfg, boost, real_fraction)
     table = pd.DataFrame(
         {
             "object_type": otype,
             "category": cat,
-            # an injection nobody can see (noise_cause faint/masked/saturated) is not real
-            "is_real_true": (
-                np.isin(cat, REAL_CATEGORIES) & ~np.isin(cause, REAL_NOISE_CAUSES)
-            ).astype(np.int8),
-            "noise_cause": cause,
+            "is_real_true": np.isin(cat, REAL_CATEGORIES).astype(np.int8),  # injections: below
+            "noise_cause": cause,  # cause of a wrong label ("" if right), WRONG_LABEL_CAUSES
+            "neighbour": neighbour,  # what an injection was placed on or next to
+            "match_dist": np.full(n, np.nan),  # px, detected peak to injected position
             "detector_id": det,
             "night": np.full(n, int(night)),
             "x": rng.uniform(0, cfg.detector_shape[1], n).round(2),
@@ -407,18 +361,25 @@ def _simulate_chunk(seq, images, kind, cfg, night, detector_id, boost, real_frac
         }
     )
     table["label"] = label
-    table["label_is_wrong"] = (table["is_real_true"].to_numpy() != label).astype(np.int8)
     cols = {k: np.full(n, np.nan) for k in TRUTH_COLUMNS}
-    keys = pd.Series(list(zip(cat, cause, strict=True)), dtype=object)
-    for (c, why), idx in keys.groupby(keys).indices.items() if n else []:
-        forced = kind == "train" and c in ("rand", "galx")
-        group_cols = _simulate_group(rng, c, why, det[idx], night, cfg, forced, images, idx)
+    keys = pd.Series(list(zip(cat, neighbour, strict=True)), dtype=object)
+    for (c, nb), idx in keys.groupby(keys).indices.items() if n else []:
+        forced = kind == "train" and c in INJECTION_CATEGORIES
+        group_cols = _simulate_group(rng, c, nb, det[idx], night, cfg, forced, images, idx)
         for k, v in group_cols.items():
             cols[k][idx] = v
     for k in TRUTH_COLUMNS:
         table[k] = cols[k]
     for k in ("detected", "peak_dx", "peak_dy"):
         table[k] = table[k].astype(np.int8)
+    if kind == "train":
+        match_injections(table, images, cfg)
+        table["object_type"] = np.where(
+            (table["label"] == 0) & table["category"].isin(INJECTION_CATEGORIES),
+            "artifact",  # an unmatched injection is one more unmatched detection
+            table["object_type"],
+        )
+    table["label_is_wrong"] = (table["is_real_true"] != table["label"]).astype(np.int8)
     return table
 
 
@@ -448,7 +409,8 @@ def simulate_candidates(
         detector_id: detector of all candidates (default: uniform over the 84 detectors).
         boost: stream only: oversampling factor of the rare real classes; the `weight` column
             (p/q) restores the natural rates.
-        real_fraction: train/test: share of real candidates (default 0.5 / 1:700).
+        real_fraction: train/test: share of real candidates (default 0.5 / 1:700); train:
+            the share of injections, before unmatched ones join the bogus sample.
         n_threads: worker threads (output does not depend on it).
 
     Returns:
@@ -456,12 +418,13 @@ def simulate_candidates(
         params: DataFrame, one row per image: object_type (artifact / rand_artificial_real /
             galx_artificial_real; "transient" for test/stream reals), label (the label the
             data carry; stream: the truth), category, is_real_true, label_is_wrong,
-            noise_cause (faint/masked/saturated for invisible injections, "astrophysical"
-            for real sources in the bogus sample), mag (true magnitude of the central
+            noise_cause (the cause of a wrong label, "" where right: WRONG_LABEL_CAUSES),
+            neighbour (what an injection was placed on or next to), match_dist (px from the
+            detected peak to the injected position), mag (true magnitude of the central
             source, NaN if none), snr (its point-source S/N), det_snr (peak S/N found in
             sub), detected, seeing_new, seeing_ref (arcsec), beta, m_lim (5-sigma limit of
             the exposure), zp_new, host_mag, peak_dx, peak_dy (cutout shift to the peak),
-            detector_id, night, x, y (pixel on the detector), weight (stream: p/q).
+            src_dx, src_dy (central transient's offset from the candidate position), detector_id, night, x, y (pixel on the detector), weight (stream: p/q).
 
     Notes:
         Forward model of Takahashi et al. (2022)'s data (issue 3); see the module docstring.
