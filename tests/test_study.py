@@ -196,3 +196,21 @@ def test_train_row_reuses_notebook03_models_only_when_identical(tmp_path):
         data, "drop_flagged", config, run_dir=tmp_path, study_dir=tmp_path / "s"
     )
     assert info2["n_train"] == info2["n_labeled"] == 59
+
+
+def test_sweep_test_subset_keeps_every_real_and_some_bogus():
+    from rbcore.datasets import TestSet
+    from rbcore.study.sweep import test_subset
+
+    labels = np.array([1, 0, 0, 1, 0, 0, 0, 0])
+    images = np.arange(8, dtype=np.float32)[:, None, None, None] * np.ones((1, 29, 29, 3))
+    test = TestSet(images=images, labels=labels, params=pd.DataFrame({"id": range(8)}),
+                   has_truth=False)  # fmt: skip
+    sub, info = test_subset(test, 3, seed=0)
+    assert int(sub.labels.sum()) == 2 and int((sub.labels == 0).sum()) == 3
+    assert info == {"bogus_subset": 3, "subset_seed": 0}
+    rows = sub.images[np.arange(len(sub.labels))][:, 0, 0, 0].astype(int)
+    np.testing.assert_array_equal(labels[rows], sub.labels)  # images and labels stay aligned
+    assert sub.params["id"].tolist() == rows.tolist()
+    same, info = test_subset(test, None, seed=0)
+    assert same is test and info == {"bogus_subset": None}

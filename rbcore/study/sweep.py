@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rbcore.datasets import detector_validation_split, load_training
+from rbcore.datasets import Subset, TestSet, detector_validation_split, load_training
 from rbcore.mislabel.flags import detection_metrics, flag_disagreements, sigmoid
 from rbcore.mislabel.folds import assign_folds, cnn_trainer, out_of_fold_logits
 from rbcore.simulation.config import SurveyConfig, scale_label_noise
@@ -33,6 +33,7 @@ __all__ = [
     "point_data",
     "run_point",
     "with_epochs",
+    "test_subset",
 ]
 
 #: The models of the sweep (issue 13, item 3).
@@ -175,3 +176,23 @@ def run_point(
 def with_epochs(base: TrainConfig, epochs: int | None) -> TrainConfig:
     """Notebook 03's config with the study's epochs (None: notebook 03's)."""
     return base if epochs is None else dataclasses.replace(base, epochs=int(epochs))
+
+
+def test_subset(test: TestSet, n_bogus: int | None, seed: int) -> tuple[TestSet, dict]:
+    """Every real of the test set and a seeded random subset of `n_bogus` of its bogus.
+
+    The sweep compares models across noise rates, so fewer bogus (FPRs of 1e-3..1e-2 rest on
+    hundreds of them at 50,000) buy time for the training; None keeps the whole test set.
+
+    Returns:
+        (the subset as a TestSet, a description of it for the score caches' fingerprints).
+    """
+    labels = np.asarray(test.labels)
+    bogus = np.flatnonzero(labels == 0)
+    if n_bogus is None or n_bogus >= bogus.size:
+        return test, {"bogus_subset": None}
+    keep = np.sort(np.random.default_rng(seed).choice(bogus, int(n_bogus), replace=False))
+    idx = np.concatenate([np.flatnonzero(labels == 1), keep])
+    sub = TestSet(images=Subset(test.images, idx), labels=labels[idx],
+                  params=test.params.iloc[idx].reset_index(drop=True), has_truth=test.has_truth)  # fmt: skip
+    return sub, {"bogus_subset": int(n_bogus), "subset_seed": int(seed)}
