@@ -214,3 +214,21 @@ def test_sweep_test_subset_keeps_every_real_and_some_bogus():
     assert sub.params["id"].tolist() == rows.tolist()
     same, info = test_subset(test, None, seed=0)
     assert same is test and info == {"bogus_subset": None}
+
+
+def test_sweep_point_reads_the_runs_own_set_only_when_identical(tmp_path):
+    from rbcore.simulation import write_training_set
+    from rbcore.study.sweep import point_data
+
+    cfg = SurveyConfig()
+    run_train = tmp_path / "run" / "data" / "train"
+    write_training_set(run_train, 120, seed=3, config=cfg, n_detectors=2)
+    kw = dict(survey=cfg, n_train=120, n_detectors=2, seed=3, val_fraction=0.3,
+              run_train_dir=run_train)  # fmt: skip
+    ts, tr, va, own = point_data(tmp_path / "x1", multiplier=1.0, **kw)
+    assert own and ts.data_dir == run_train and not (tmp_path / "x1").exists()
+    assert len(tr) + len(va) == 120 and set(tr).isdisjoint(va)
+    ts2, _, _, own2 = point_data(tmp_path / "x2", multiplier=2.0, **kw)
+    assert not own2 and ts2.data_dir == tmp_path / "x2" / "data" / "train"
+    _, _, _, own3 = point_data(tmp_path / "x1b", multiplier=1.0, **{**kw, "seed": 4})
+    assert not own3  # another seed is another set

@@ -12,6 +12,7 @@ clean). Everything lives under `run_dir/study/sweep/x<multiplier>/` and resumes.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -21,10 +22,11 @@ from rbcore.datasets import Subset, TestSet, detector_validation_split, load_tra
 from rbcore.mislabel.flags import detection_metrics, flag_disagreements, sigmoid
 from rbcore.mislabel.folds import assign_folds, cnn_trainer, out_of_fold_logits
 from rbcore.simulation.config import SurveyConfig, scale_label_noise
-from rbcore.simulation.write import write_training_set
+from rbcore.simulation.write import RECORD_NAMES, write_training_set
 from rbcore.study.ablation import StudyData, row_config, train_row
 from rbcore.study.scores import model_scores, test_logits
 from rbcore.train.config import TrainConfig
+from rbcore.train.experiment import labeled_mask_from_ledger
 
 __all__ = [
     "SWEEP_MODELS",
@@ -54,6 +56,14 @@ def measured_noise_rates(params) -> tuple[float, float]:
     return float(wrong[label == 1].mean()), float(wrong[label == 0].mean())
 
 
+def _is_run_set(train_dir, record: dict) -> bool:
+    """Whether `train_dir` holds a training set simulated with exactly `record`'s settings."""
+    path = Path(train_dir) / RECORD_NAMES["train"]
+    if not path.is_file():
+        return False
+    return json.loads(path.read_text()) == json.loads(json.dumps(record))
+
+
 def point_data(
     out: Path,
     *,
@@ -64,21 +74,40 @@ def point_data(
     seed: int,
     val_fraction: float,
     n_threads: int = 1,
+    run_train_dir=None,
 ):
     """Simulate (or reuse) the point's training set and split it as notebook 03 does.
 
+    Args:
+        run_train_dir: the run's training set (notebook 01's). Where it was simulated with the
+            very settings of this point (x1 at the full size: the paper profile), it is read
+            as it is instead of simulated again.
+
     Returns:
-        (TrainingSet, train_idx, val_idx).
+        (TrainingSet, train_idx, val_idx, whether the data are the run's own).
     """
     config = scale_label_noise(survey, multiplier)
-    write_training_set(out / "data" / "train", n_train, seed=seed, config=config,
-                       n_detectors=n_detectors, n_threads=n_threads)  # fmt: skip
-    ts = load_training(out / "data" / "train")
+    record = {"seed": seed, "n": n_train, "n_detectors": n_detectors, "config": config.as_dict()}
+    own = run_train_dir is not None and _is_run_set(run_train_dir, record)
+    train_dir = Path(run_train_dir) if own else out / "data" / "train"
+    if not own:
+        write_training_set(train_dir, n_train, seed=seed, config=config,
+                           n_detectors=n_detectors, n_threads=n_threads)  # fmt: skip
+    ts = load_training(train_dir)
     labels = ts.params["label"].to_numpy()
     train_idx, val_idx = detector_validation_split(
         ts.params["detector_id"].to_numpy(), labels, fraction=val_fraction, seed=seed
     )
-    return ts, train_idx, val_idx
+    return ts, train_idx, val_idx, own
+
+
+def _ledger_flags_equal(run_dir, params, flagged) -> bool:
+    """Whether `flagged` is the flag column of the run's ledger (notebook 02), sample for sample."""
+    path = Path(run_dir) / "label_ledger.csv"
+    if not path.exists():
+        return False
+    labeled, _ = labeled_mask_from_ledger(path, params)
+    return bool(np.array_equal(~labeled, flagged))
 
 
 def _flags(ts, *, n_folds: int, fold_config: TrainConfig, seed: int, out: Path) -> np.ndarray:
@@ -105,6 +134,7 @@ def run_point(
     study_dir,
     n_boot: int,
     seed: int,
+    run_dir=None,
     log=print,
 ) -> dict:
     """One point of the sweep: data, flags, the three models and their test scores.
@@ -118,6 +148,8 @@ def run_point(
         eps_alpha: notebook 03's eps/alpha choice (the two_stage model's).
         test: the run's TestSet; fingerprint: its files' fingerprint (score caches).
         study_dir: run_dir/study.
+        run_dir: the run folder, whose training set and notebook 03 models are used where the
+            point would simulate and train the same ones (None: never).
         n_boot, seed: bootstrap resamples and seed of the intervals.
         log: progress printer.
 
@@ -126,9 +158,10 @@ def run_point(
     """
     t0 = time.time()
     out = point_dir(study_dir, multiplier)
-    ts, train_idx, val_idx = point_data(out, multiplier=multiplier, survey=survey, seed=seed,
+    ts, train_idx, val_idx, own = point_data(out, multiplier=multiplier, survey=survey, seed=seed,
         n_train=sizes["n_train"], n_detectors=sizes["n_detectors"],
-        val_fraction=sizes["val_fraction"], n_threads=sizes.get("n_threads", 1))  # fmt: skip
+        val_fraction=sizes["val_fraction"], n_threads=sizes.get("n_threads", 1),
+        run_train_dir=None if run_dir is None else Path(run_dir) / "data" / "train")  # fmt: skip
     rate_real, rate_bogus = measured_noise_rates(ts.params)
     log(f"x{multiplier:g}: {len(ts):,} samples, wrong labels {rate_real:.2%} of real, "
         f"{rate_bogus:.2%} of bogus ({time.time() - t0:.0f} s)")  # fmt: skip
@@ -150,7 +183,10 @@ def run_point(
             scores[row], sources[row] = scores["current"], "the current model (labels = truth)"
             continue
         config = row_config(base, row, base.seed, eps_alpha)
-        ckpt, info = train_row(data, row, config, run_dir=None, study_dir=out)
+        # On the run's own data, notebook 03's models are reused where they are the same
+        # (two_stage only where these flags are notebook 02's, sample for sample).
+        reuse = own and (row != "two_stage" or _ledger_flags_equal(run_dir, ts.params, flagged))
+        ckpt, info = train_row(data, row, config, run_dir=run_dir if reuse else None, study_dir=out)
         z = test_logits(ckpt, test.images, cache_dir=out / "scores", fingerprint=fingerprint)
         scores[row] = model_scores(test.labels, z, n_boot=n_boot, seed=seed)
         sources[row] = info["source"]
@@ -168,6 +204,7 @@ def run_point(
         "mislabel": detection,
         "n_train": int(len(train_idx)),
         "n_val": int(len(val_idx)),
+        "data": "the run's training set (notebook 01)" if own else str(out / "data" / "train"),
         "models": sources,
         "seconds": time.time() - t0,
     }
