@@ -232,3 +232,28 @@ def test_sweep_point_reads_the_runs_own_set_only_when_identical(tmp_path):
     assert not own2 and ts2.data_dir == tmp_path / "x2" / "data" / "train"
     _, _, _, own3 = point_data(tmp_path / "x1b", multiplier=1.0, **{**kw, "seed": 4})
     assert not own3  # another seed is another set
+
+
+def test_vat_rows_choose_eps_alpha_on_the_validation_split(tmp_path):
+    rng = np.random.default_rng(1)
+    n = 96
+    labels = rng.integers(0, 2, n)
+    images = rng.normal(size=(n, 29, 29, 3)).astype(np.float32)
+    images[labels == 1, 12:17, 12:17, 1:] += 1.5
+    wrong = np.zeros(n, bool)
+    wrong[:4] = True
+    data = sa.StudyData(images, pd.DataFrame({"label": labels}), labels, labels, wrong,
+                        np.zeros(n, bool), np.zeros(n, bool), np.arange(64), np.arange(64, n))  # fmt: skip
+    base = TrainConfig(batch_size=32, unlabeled_batch_size=32, eval_batch_size=64, epochs=1)
+    nb03 = {"eps": 0.1, "alpha": 1.0}
+    kw = dict(base=base, notebook03=nb03, grid=[{"eps": 0.3, "alpha": 0.5}], n_samples=None,
+              epochs=1, out_dir=tmp_path)  # fmt: skip
+    reused = sa.choose_eps_alpha(data, "oracle_flags_vat", per_row=False, **kw)
+    assert (reused["eps"], reused["alpha"]) == (0.1, 1.0) and "notebook 03" in reused["source"]
+    # two_stage is notebook 03's own sweep: never rerun
+    assert sa.choose_eps_alpha(data, "two_stage", per_row=True, **kw)["eps"] == 0.1
+    own = sa.choose_eps_alpha(data, "oracle_flags_vat", per_row=True, **kw)
+    assert (own["eps"], own["alpha"]) == (0.3, 0.5) and own["source"].startswith("own sweep")
+    assert len(own["table"]) == 1 and (tmp_path / "oracle_flags_vat").is_dir()
+    with pytest.raises(ValueError, match="does not train with VAT"):
+        sa.choose_eps_alpha(data, "current", per_row=True, **kw)

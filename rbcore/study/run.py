@@ -19,7 +19,6 @@ from rbcore.study.ablation import (
     StudyData,
     ablation_plan,
     choose_eps_alpha,
-    row_arrays,
     row_config,
     train_row,
 )
@@ -145,9 +144,3 @@ def study_results(
         **notes,
         "total_seconds": seconds,
     }
-
-
-def n_labeled(data: StudyData, row: str) -> int:
-    """Training labels a row uses (training rows kept and labeled)."""
-    _, idx, labeled = row_arrays(data, row)
-    return int(labeled[idx].sum())
