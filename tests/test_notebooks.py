@@ -91,8 +91,8 @@ def _json(path: Path) -> dict:
 NUMBERS = [p.name[:2] for p in NOTEBOOKS]
 
 
-def test_all_six_notebooks_present():
-    assert NUMBERS == ["01", "02", "03", "04", "05", "06"], NUMBERS
+def test_all_seven_notebooks_present():
+    assert NUMBERS == ["01", "02", "03", "04", "05", "06", "07"], NUMBERS
 
 
 def test_01_data_preparation(smoke_run):
@@ -326,3 +326,41 @@ def test_03_vat_training_outputs(smoke_run):
         history = pd.read_csv(run / "training" / name / "history.csv")
         assert len(history) == summary["models"][name]["epochs_run"]
         assert 0.5 < summary["models"][name]["val_auc"] <= 1.0
+
+
+# ------------------------------------------------------------ 07 the label-noise study (issue 13)
+def test_07_label_noise_study(smoke_run):
+    from rbcore.study import ROWS, SEED_ROWS
+    from rbcore.study.report import ABLATION_KEYS, SWEEP_KEYS
+
+    run = _check(smoke_run, "07")
+    study = _json(run / "noise_study.json")
+    assert set(study["ablation"]) == set(ROWS)
+    for row, entry in study["ablation"].items():
+        assert set(ABLATION_KEYS) <= set(entry), row
+        for key in ("auc", "fpr_at_tpr90"):
+            lo, hi = entry[key]["ci95"]
+            assert lo <= entry[key]["value"] <= hi, (row, key)
+        seeds = entry["fpr_at_tpr90_seeds"]
+        assert seeds["values"][0] == entry["fpr_at_tpr90"]["value"]
+        assert len(seeds["values"]) == (len(study["seeds"]) if row in SEED_ROWS else 1), row
+        assert seeds["min"] <= seeds["mean"] <= seeds["max"]
+        assert 0 < entry["n_labeled"] <= entry["n_train"]
+    ab = study["ablation"]
+    assert ab["current"]["n_labeled"] == ab["oracle"]["n_labeled"] == ab["vat_only"]["n_labeled"]
+    assert ab["drop_flagged"]["n_train"] == ab["two_stage"]["n_labeled"]  # same flags
+    assert all(ab[r]["eps"] is not None for r in ("vat_only", "two_stage", "cleanlab_vat"))
+    assert study["sweep"] and [p["noise_multiplier"] for p in study["sweep"]] == sorted(
+        p["noise_multiplier"] for p in study["sweep"]
+    )
+    for point in study["sweep"]:
+        assert set(SWEEP_KEYS) <= set(point)
+        for model in ("current", "two_stage", "oracle"):
+            assert 0 <= point[model] <= 1
+    clean = [p for p in study["sweep"] if p["noise_multiplier"] == 0]
+    for p in clean:  # no wrong label at x0: the oracle is the current model
+        assert p["noise_rate_real"] == p["noise_rate_bogus"] == 0
+        assert p["oracle"] == p["current"] and p["mislabel_recall"] is None
+    assert {c["a"] + "/" + c["b"] for c in study["comparisons"]} >= {"current/two_stage"}
+    for name in ("07_noise_sweep", "07_ablation"):
+        assert (smoke_run[0].figures_dir / f"{name}.png").exists(), name

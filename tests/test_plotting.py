@@ -41,3 +41,27 @@ def test_evaluation_figures_draw():
     tab = ev.completeness_vs(params, labels, logits, "mag", bins)[0]
     fig = P.completeness_curves({"m": tab}, xlabel="mag", invert_x=True)
     assert all(ax.xaxis_inverted() for ax in fig.axes)
+
+
+# --- study.py (notebook 07) --------------------------------------------------------------------
+
+
+def test_study_figures_draw_every_model_and_rate(tmp_path):
+    points = [
+        {"noise_multiplier": m, "noise_rate_real": 0.01 * m, "noise_rate_bogus": 0.006 * m,
+         "current": 0.01 * (1 + m), "two_stage": 0.01, "oracle": 0.008,
+         "fpr_at_tpr90_ci95": {k: [0.005, 0.05] for k in ("current", "two_stage", "oracle")},
+         "mislabel_precision": None if m == 0 else 0.3, "mislabel_recall": None if m == 0 else 0.6}
+        for m in (4.0, 0.0, 1.0)
+    ]  # fmt: skip
+    fig = P.noise_sweep(points)
+    left, right = fig.axes
+    assert len(left.get_legend().get_texts()) == 3 and len(right.get_lines()) == 2
+    np.testing.assert_allclose(right.get_lines()[1].get_ydata(), [np.nan, 0.6, 0.6])  # by rate
+    entry = {"fpr_at_tpr90": {"value": 0.01, "ci95": [0.008, 0.012]},
+             "fpr_at_tpr90_seeds": {"values": [0.01, 0.011]}}  # fmt: skip
+    fig = P.ablation_fpr(
+        {"current": entry, "oracle": {**entry, "fpr_at_tpr90_seeds": {"values": [0.01]}}}
+    )
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["current", "oracle"]
+    assert P.save_figure(fig, tmp_path, "07_ablation")[1].exists()

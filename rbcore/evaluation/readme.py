@@ -6,6 +6,12 @@ rewrites the text between `<!-- results:start -->` and `<!-- results:end -->` in
 with the talk's table (Takahashi 2021, "Evaluation with actual test dataset") computed by
 notebooks/04_evaluation.ipynb, each value with its bootstrap 95 % interval, and the commands
 that reproduce it. Everything outside the markers is left as it is.
+
+    python -m rbcore.evaluation.readme --study build/default/run/noise_study.json --readme README.md
+
+rewrites the block between `<!-- study:start -->` and `<!-- study:end -->` with the label-noise
+study of notebooks/07_label_noise_study.ipynb (`rbcore.study.report.study_markdown`): the
+ablation, which differences exceed both the bootstrap interval and the seed spread, the sweep.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from rbcore.files import write_text_atomic
 
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"
+STUDY_START = "<!-- study:start -->"
+STUDY_END = "<!-- study:end -->"
 #: Row names as in the talk's table.
 ROW_NAMES = DISPLAY_NAMES  # the talk's rows, and the clean-label oracle where it was trained
 COLUMNS = (
@@ -94,6 +102,18 @@ def results_markdown(metrics: dict, *, metrics_path: str, command: str) -> str:
     return "\n".join(lines)
 
 
+def _replace_block(readme: Path, start: str, end: str, block: str) -> str:
+    """`readme`'s text with the lines between `start` and `end` replaced by `block` (written)."""
+    text = readme.read_text()
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise ValueError(f"{readme}: expected one '{start}' followed by one '{end}' marker")
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    new = f"{head}{start}\n{block}\n{end}{tail}"
+    write_text_atomic(readme, new)
+    return new
+
+
 def update_readme(readme, metrics_path, *, command: str | None = None) -> str:
     """Replace the block between the results markers of `readme` with the table of `metrics_path`.
 
@@ -107,27 +127,45 @@ def update_readme(readme, metrics_path, *, command: str | None = None) -> str:
     readme = Path(readme)
     if not readme.exists():
         raise FileNotFoundError(f"{readme}: README not found")
-    text = readme.read_text()
-    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
-        raise ValueError(f"{readme}: expected one '{START}' followed by one '{END}' marker")
     metrics = read_metrics(metrics_path)
     command = command or (
         f"python -m rbcore.evaluation.readme --metrics {metrics_path} --readme {readme.as_posix()}"
     )
     block = results_markdown(metrics, metrics_path=str(metrics_path), command=command)
-    head, rest = text.split(START)
-    _, tail = rest.split(END)
-    new = f"{head}{START}\n{block}\n{END}{tail}"
-    write_text_atomic(readme, new)
-    return new
+    return _replace_block(readme, START, END, block)
+
+
+def update_readme_study(readme, study_path, *, command: str | None = None) -> str:
+    """Replace the block between the study markers of `readme` with noise_study.json's tables.
+
+    Raises:
+        FileNotFoundError: README or study file missing.
+        ValueError: markers missing, duplicated or out of order; noise_study.json malformed.
+    """
+    from rbcore.study.report import read_study, study_markdown
+
+    readme = Path(readme)
+    if not readme.exists():
+        raise FileNotFoundError(f"{readme}: README not found")
+    study = read_study(study_path)
+    command = command or (
+        f"python -m rbcore.evaluation.readme --study {study_path} --readme {readme.as_posix()}"
+    )
+    block = study_markdown(study, study_path=str(study_path), command=command)
+    return _replace_block(readme, STUDY_START, STUDY_END, block)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: `python -m rbcore.evaluation.readme --metrics PATH --readme PATH`."""
+    """Command line: `python -m rbcore.evaluation.readme [--metrics PATH | --study PATH] --readme PATH`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--metrics", default="build/default/run/metrics.json")
+    parser.add_argument("--study", help="noise_study.json: rewrite the study block instead")
     parser.add_argument("--readme", default="README.md")
     args = parser.parse_args(argv)
+    if args.study:
+        update_readme_study(args.readme, args.study)
+        print(f"updated the study section of {args.readme} from {args.study}")
+        return
     update_readme(args.readme, args.metrics)
     print(f"updated the results section of {args.readme} from {args.metrics}")
 

@@ -8,6 +8,7 @@ Modules (the notebook each serves):
     evaluation: distributions, confusion matrices, ROC, PR, completeness, FPR by
         category, reliability (04); our scores against ZTF's drb (06).
     deploy: registered candidates per night, the budget curves (05).
+    study: the noise-rate sweep and the ablation (07).
 
 `common` is imported first: it selects the non-interactive backend in headless runs.
 """
@@ -31,10 +32,12 @@ from rbcore.plotting.mislabel import (
     mislabel_ratio,
     mislabel_recall,
 )
+from rbcore.plotting.study import ablation_fpr, noise_sweep
 from rbcore.plotting.training import training_curves, vat_sweep
 
 __all__ = [
     "CHANNEL_NAMES",
+    "ablation_fpr",
     "budget_threshold_curves",
     "category_counts",
     "completeness_curves",
@@ -44,6 +47,7 @@ __all__ = [
     "mislabel_output_distribution",
     "mislabel_ratio",
     "mislabel_recall",
+    "noise_sweep",
     "output_distributions",
     "pr_curves",
     "real_magnitudes",

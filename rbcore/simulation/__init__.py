@@ -11,6 +11,7 @@ from rbcore.simulation.config import (
     REAL_CATEGORIES,
     TALK_FP_CATEGORY,
     SurveyConfig,
+    scale_label_noise,
 )
 from rbcore.simulation.survey import TRUTH_COLUMNS, simulate_candidates
 from rbcore.simulation.write import (
@@ -27,6 +28,7 @@ __all__ = [
     "TALK_FP_CATEGORY",
     "TRUTH_COLUMNS",
     "SurveyConfig",
+    "scale_label_noise",
     "simulate_candidates",
     "read_survey_config",
     "write_survey_config",

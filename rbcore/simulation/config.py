@@ -347,3 +347,29 @@ class SurveyConfig:
                 f"SurveyConfig.lookalike_rates: bogus categories with a sum < 1 expected, got"
                 f" {self.lookalike_rates}"
             )
+
+
+def scale_label_noise(config: SurveyConfig, multiplier: float) -> SurveyConfig:
+    """A copy of `config` with the causes of label noise scaled by `multiplier`.
+
+    The noise comes out of injection matching (issue 12), so the sweep scales its causes:
+    every `neighbour_share` (injections landing on or next to an artifact, star or mask,
+    whose cutout then carries a "real" label) and `train_astro_fraction` (variables and
+    supernovae among the bogus-labelled detections). x1 is the config as it is, x4 four times
+    as many such placements (issue 13's noise-rate sweep). The other wrong labels of the
+    mechanism are not scaled: injections detected beyond `match_radius` (labelled bogus) and
+    injections lost to noise or a host's core (labelled real) stay as the scene makes them,
+    so x0 leaves a residual noise; the sweep reports the rates measured from the truth
+    columns, never the multiplier alone. Everything else of the survey is unchanged.
+
+    Raises:
+        ValueError: a negative multiplier, or shares that would reach 1.
+    """
+    if not multiplier >= 0:
+        raise ValueError(f"scale_label_noise: multiplier must be >= 0, got {multiplier}")
+    scaled = config.replace(
+        neighbour_share={k: v * multiplier for k, v in config.neighbour_share.items()},
+        train_astro_fraction=config.train_astro_fraction * multiplier,
+    )
+    scaled.validate()
+    return scaled
