@@ -110,3 +110,21 @@ def test_budget_curve_and_threshold(db):
     assert 1.0 < pick["logit_threshold"] <= 1.0 + 1 / 16  # the first edge above the bogus at 1
     assert pick["completeness"] == pytest.approx(0.75)
     assert np.isnan(rep.budget_threshold(c, budget=-1)["threshold"])
+
+
+def test_week_summary_per_model_taxonomy_and_the_talk(db):
+    s = rep.week_summary(db, CFG, budget=150.0)
+    for m in ("current", "vat"):
+        tax = s["models"][m]["fp_taxonomy"]
+        assert list(tax) == list(rep.TALK_FP_TABLE)
+        assert sum(v["share"] for v in tax.values()) == pytest.approx(1.0)
+        assert s["models"][m]["registered_per_night"] == pytest.approx(
+            s["models"][m]["registered_per_night_talk_volume"]
+        )
+    assert s["models"]["current"]["fp_taxonomy"]["Low S/N"]["n_raw"] == 5
+    assert s["talk"]["confusion_vat"] == [[57_386_470, 36_337], [1, 29]]
+    t = rep.talk_comparison(s)
+    assert t.loc["registered per night, vat", "talk"] == 150
+    assert t.loc["VAT TP at 0.8 (talk's volume)", "talk"] == 29
+    scale = 57_422_837 / s["n_candidates_effective"]
+    assert t.loc["VAT FP at 0.8 (talk's volume)", "simulated"] == pytest.approx(5.2 * scale)

@@ -259,6 +259,8 @@ def test_05_deployment_database_summary_and_figures(smoke_run):
         assert db.execute(below, (thr, thr)).fetchone()[0] == 0
     for model in ("current", "vat"):
         assert np.sum(summary["models"][model]["confusion_raw"]) == n
+        assert summary["models"][model]["registered_per_night"] >= 0  # issue 13, item 4
+        assert set(summary["models"][model]["fp_taxonomy"]) == set(summary["talk"]["fp_inspected"])
     with np.load(run / "deploy_cutouts.npz") as cut:
         assert cut["images"].shape[1:] == (29, 29, 3)
         assert len(cut["candidate_id"]) == len(cut["images"])

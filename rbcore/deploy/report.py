@@ -37,6 +37,13 @@ TALK_FP_TABLE = {
     "Tracking error": 1,
     "Unclear": 27,
 }
+# The talk's deployed week at threshold 0.8 (VAT model): [[TN, FP], [FN, TP]].
+TALK_CONFUSION_VAT = [[57_386_470, 36_337], [1, 29]]
+# Candidates to check per day, before (Current) -> after (VAT): the talk, "~6,000 -> ~150/day";
+# Takahashi et al. (2022): about 1/130 of before, ~40 a night. Per night here (one night a day).
+TALK_REGISTERED_PER_NIGHT = {"current": 6_000, "vat": 150}
+PAPER_REGISTERED_PER_NIGHT_VAT = 40
+TALK_CONFUSION_VAT_TOTAL = sum(map(sum, TALK_CONFUSION_VAT))  # 57,422,837 candidates
 # The talk's P(registered candidate is a TNS object), before -> after the VAT model.
 TALK_PURITY = {"transient": (1 / 8738, 1 / 90), "variable": (1 / 640494, 1 / 1004)}
 
@@ -304,7 +311,14 @@ def week_summary(db: CandidateDB, cfg: DeployConfig, *, budget: float) -> dict:
             "p_variable": _num(pur.loc[m, "p_variable"]),
             "budget": budget_threshold(curves[m], budget),
         }
-    fp = fp_by_category(db, "vat")
+    taxonomy = {m: fp_by_category(db, m) for m in MODEL_NAMES}
+    for m in MODEL_NAMES:
+        models[m]["registered_per_night"] = models[m]["registered_per_night_talk_volume"]
+        models[m]["fp_taxonomy"] = {
+            label: {k: _num(row[k]) for k in ("n_raw", "n_effective", "share", "talk_share")}
+            for label, row in taxonomy[m].iterrows()
+        }
+    fp = taxonomy["vat"]
     return {
         "n_nights": int(nights["k"].item()),
         "n_candidates_raw": int(nights["n"].item() or 0),
@@ -313,7 +327,37 @@ def week_summary(db: CandidateDB, cfg: DeployConfig, *, budget: float) -> dict:
         "budget_per_night": budget,
         "models": models,
         "fp_by_category_vat": {k: _num(v) for k, v in fp["n_effective"].items()},
+        "talk": {
+            "registered_per_night": TALK_REGISTERED_PER_NIGHT,
+            "paper_registered_per_night_vat": PAPER_REGISTERED_PER_NIGHT_VAT,
+            "confusion_vat": TALK_CONFUSION_VAT,
+            "fp_inspected": TALK_FP_TABLE,
+        },
     }
+
+
+def talk_comparison(summary: dict) -> pd.DataFrame:
+    """The week beside the talk's: registrations per night and the VAT model's confusion.
+
+    Args:
+        summary: `week_summary(...)`.
+
+    Returns:
+        DataFrame indexed by quantity, columns "simulated" and "talk" (registrations per night
+        at the talk's volume for each model; TN, FP, FN, TP of the VAT model at 0.8, scaled to
+        the talk's volume for the simulated week).
+    """
+    rows = {}
+    for m in MODEL_NAMES:
+        rows[f"registered per night, {m}"] = (
+            summary["models"][m]["registered_per_night"],
+            summary["talk"]["registered_per_night"][m],
+        )
+    scale = TALK_CONFUSION_VAT_TOTAL / max(summary["n_candidates_effective"], 1.0)
+    cm = np.asarray(summary["models"]["vat"]["confusion_effective"], float) * scale
+    for (i, j), name in np.ndenumerate(np.array([["TN", "FP"], ["FN", "TP"]])):
+        rows[f"VAT {name} at 0.8 (talk's volume)"] = (cm[i, j], TALK_CONFUSION_VAT[i][j])
+    return pd.DataFrame(rows, index=["simulated", "talk"]).T
 
 
 def _num(v) -> float | None:
