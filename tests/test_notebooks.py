@@ -103,7 +103,14 @@ def test_01_data_preparation(smoke_run):
     assert (run / "data" / "test" / "test_real.npy").exists()
     assert (run / "data" / "test" / "test_bogus.npy").exists()
     summary = _json(run / "data" / "summary.json")
-    assert summary
+    # Issue 12: the label noise measured from the truth columns, with its causes.
+    for name in ("real", "bogus"):
+        assert 0 <= summary[f"label_noise_rate_{name}"] < 0.2
+        assert (
+            sum(summary["train"][f"wrong_by_cause_{name}"].values())
+            == (summary["train"][f"n_wrong_{name}"])
+        )
+    assert (run / "survey_config.json").exists()  # read by notebooks 05 and 06
 
 
 def test_02_mislabel_discovery(smoke_run):
