@@ -25,18 +25,10 @@ from rbcore.deploy.stream import (
     DeployConfig,
 )
 from rbcore.inference import MODEL_NAMES, sigmoid
+from rbcore.simulation.config import TALK_FP_COUNTS
 
 # The talk's false positives of the deployed (VAT) model, 341 inspected of 36,337.
-TALK_FP_TABLE = {
-    "Real?": 106,
-    "Mask in ref": 65,
-    "Bogus": 64,
-    "Low S/N": 43,
-    "Moving?": 29,
-    "Mask in sub": 6,
-    "Tracking error": 1,
-    "Unclear": 27,
-}
+TALK_FP_TABLE = TALK_FP_COUNTS
 # The talk's deployed week at threshold 0.8 (VAT model): [[TN, FP], [FN, TP]].
 TALK_CONFUSION_VAT = [[57_386_470, 36_337], [1, 29]]
 # Candidates to check per day, before (Current) -> after (VAT): the talk, "~6,000 -> ~150/day";
