@@ -49,3 +49,14 @@ def write_npz_atomic(path, **arrays) -> Path:
 def write_csv_atomic(path, frame, **to_csv_kwargs) -> Path:
     """Write a pandas DataFrame as CSV to `path` atomically (`to_csv_kwargs` to `to_csv`)."""
     return write_bytes_atomic(path, frame.to_csv(**to_csv_kwargs).encode())
+
+
+def read_json(path, *, missing: str):
+    """The JSON document at `path`; clear errors naming the file (`missing`: how to make it)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: {missing}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from e

@@ -118,7 +118,7 @@ def test_display_url_hides_the_password():
     assert display_url("postgresql://h/db?password=secret&x=1") == (
         "postgresql://h/db?password=***&x=1"
     )
-    assert display_url("sqlite:////tmp/c.sqlite") == "sqlite:////tmp/c.sqlite"
+    assert display_url("sqlite:///build/c.sqlite") == "sqlite:///build/c.sqlite"
 
 
 def test_postgresql_url_opens_psycopg(postgres_server):

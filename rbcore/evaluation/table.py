@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from rbcore.evaluation.calibration import logit
-from rbcore.files import write_json_atomic, write_npz_atomic
+from rbcore.files import read_json, write_json_atomic, write_npz_atomic
 from rbcore.inference import MODEL_NAMES, sigmoid
 from rbcore.metrics import _check, classification_summary
 
@@ -270,13 +270,7 @@ def write_metrics(path, metrics: dict) -> Path:
 
 def read_metrics(path) -> dict:
     """Read and validate a metrics.json written by `write_metrics`."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no metrics file (run notebooks/04_evaluation.ipynb)")
-    try:
-        metrics = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from e
+    metrics = read_json(path, missing="no metrics file (run notebooks/04_evaluation.ipynb)")
     validate_metrics(metrics, str(path))
     return metrics
 

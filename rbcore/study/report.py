@@ -17,10 +17,9 @@ difference is larger than the range over seeds; `comparisons`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from rbcore.files import write_json_atomic
+from rbcore.files import read_json, write_json_atomic
 from rbcore.study.rows import ROWS, SEED_ROWS, SPECS
 
 __all__ = [
@@ -135,13 +134,7 @@ def write_study(path, study: dict) -> Path:
 
 def read_study(path) -> dict:
     """Read and validate a noise_study.json."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no study file (run notebooks/07_label_noise_study.ipynb)")
-    try:
-        study = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from e
+    study = read_json(path, missing="no study file (run notebooks/07_label_noise_study.ipynb)")
     validate_study(study, str(path))
     return study
 
