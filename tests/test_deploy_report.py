@@ -128,3 +128,25 @@ def test_week_summary_per_model_taxonomy_and_the_talk(db):
     assert t.loc["VAT TP at 0.8 (talk's volume)", "talk"] == 29
     scale = 57_422_837 / s["n_candidates_effective"]
     assert t.loc["VAT FP at 0.8 (talk's volume)", "simulated"] == pytest.approx(5.2 * scale)
+
+
+def test_week_block_in_the_readme_comes_from_the_summary(db, tmp_path):
+    from rbcore.evaluation.readme import update_readme_week
+    from rbcore.files import write_json_atomic
+
+    s = rep.week_summary(db, CFG, budget=150.0)
+    s["config"] = {"boost": 300.0}
+    path = write_json_atomic(tmp_path / "deployment_summary.json", s)
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- week:start -->\nPLACEHOLDER\n<!-- week:end -->\nkept\n")
+    text = update_readme_week(readme, path)
+    assert "PLACEHOLDER" not in text and text.endswith("kept\n")
+    reg = s["models"]["vat"]["registered_per_night"]
+    assert f"| {s['models']['current']['registered_per_night']:,.0f} | {reg:,.0f} |" in text
+    assert "6,000 → 150" in text and "| TP |" in text and "| 29 |" in text
+    for label in rep.TALK_FP_TABLE:
+        assert f"| {label} |" in text
+    del s["models"]
+    write_json_atomic(path, s)
+    with pytest.raises(ValueError, match="deployment_summary.json: missing key"):
+        update_readme_week(readme, path)

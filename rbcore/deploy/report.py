@@ -352,6 +352,78 @@ def talk_comparison(summary: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, index=["simulated", "talk"]).T
 
 
+def week_markdown(summary: dict, *, summary_path: str, command: str) -> str:
+    """The README's week block: registrations, the VAT confusion and the FP taxonomy vs the talk.
+
+    Args:
+        summary: the contents of run_dir/deployment_summary.json (`week_summary` plus the
+            run's `config` and `throughput`).
+        summary_path: where it was read, quoted in the text.
+        command: the command line that regenerates the block.
+
+    Returns:
+        Markdown text (no markers): three tables, every number from `summary`.
+    """
+    models = summary["models"]
+    talk = summary["talk"]
+    cfg = summary.get("config", {})
+    lines = [
+        f"A simulated week of {summary['n_nights']} nights, {summary['n_candidates_raw']:,}"
+        f" candidates scored by both models (effective {summary['n_candidates_effective']:,.0f}"
+        " after weighting the boosted supernovae and variables back to their natural rates;"
+        f" boost {cfg.get('boost', '?')}), registration at probability {summary['threshold']}."
+        ' Counts "at the talk\'s volume" scale the effective counts to its 57.4 M candidates.',
+        "",
+        "| quantity | Current | VAT | talk |",
+        "|---|---|---|---|",
+    ]
+    reg = {m: models[m]["registered_per_night"] for m in MODEL_NAMES}
+    lines.append(
+        f"| registered per night (talk's volume) | {reg['current']:,.0f} | {reg['vat']:,.0f} |"
+        f" {talk['registered_per_night']['current']:,} → {talk['registered_per_night']['vat']:,}"
+        f" (paper: ~{talk['paper_registered_per_night_vat']}) |"
+    )
+    lines.append(
+        f"| VAT / Current registrations | | {reg['vat'] / max(reg['current'], 1e-12):.3g} |"
+        f" {talk['registered_per_night']['vat'] / talk['registered_per_night']['current']:.3g}"
+        " (paper: ~1/130) |"
+    )
+    rec = [models[m]["recall_effective"] for m in MODEL_NAMES]
+    lines.append(
+        "| recall of transients at the threshold | "
+        + " | ".join("–" if r is None else f"{r:.3f}" for r in rec)
+        + " | – |"
+    )
+    lines += ["", "The VAT model's confusion matrix at 0.8, scaled to the talk's volume:", ""]
+    lines += ["| | simulated | talk |", "|---|---|---|"]
+    table = talk_comparison(summary)
+    for name in ("TN", "FP", "FN", "TP"):
+        sim, ref = table.loc[f"VAT {name} at 0.8 (talk's volume)"]
+        lines.append(f"| {name} | {sim:,.1f} | {ref:,.0f} |")
+    lines += [
+        "",
+        "False positives at 0.8 by the talk's categories (share of each model's false"
+        " positives, effective counts; the talk inspected 341 of its VAT model's):",
+        "",
+        "| category | Current | VAT | talk (VAT, of 341) |",
+        "|---|---|---|---|",
+    ]
+    taxonomy = {m: models[m]["fp_taxonomy"] for m in MODEL_NAMES}
+    for label, row in taxonomy["vat"].items():
+        cur = taxonomy["current"].get(label, {}).get("share")
+        cells = ["–" if v is None else f"{v:.1%}" for v in (cur, row["share"], row["talk_share"])]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Figures: [registered per night](figures/05_registered_per_night.png),"
+        " [confusion](figures/05_confusion.png), [budget](figures/05_budget.png).",
+        "",
+        f"Generated from `{summary_path}` by `{command}`; the run itself is"
+        " `python -m rbcore.notebooks --profile default` (notebook `05_deployment_week`).",
+    ]
+    return "\n".join(lines)
+
+
 def _num(v) -> float | None:
     v = float(v)
     return v if np.isfinite(v) else None

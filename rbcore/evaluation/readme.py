@@ -12,6 +12,11 @@ that reproduce it. Everything outside the markers is left as it is.
 rewrites the block between `<!-- study:start -->` and `<!-- study:end -->` with the label-noise
 study of notebooks/07_label_noise_study.ipynb (`rbcore.study.report.study_markdown`): the
 ablation, which differences exceed both the bootstrap interval and the seed spread, the sweep.
+
+    python -m rbcore.evaluation.readme --week build/default/run/deployment_summary.json --readme README.md
+
+rewrites the block between `<!-- week:start -->` and `<!-- week:end -->` with the simulated
+week of notebooks/05_deployment_week.ipynb beside the talk's (`rbcore.deploy.report.week_markdown`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ START = "<!-- results:start -->"
 END = "<!-- results:end -->"
 STUDY_START = "<!-- study:start -->"
 STUDY_END = "<!-- study:end -->"
+WEEK_START = "<!-- week:start -->"
+WEEK_END = "<!-- week:end -->"
 #: Row names as in the talk's table.
 ROW_NAMES = DISPLAY_NAMES  # the talk's rows, and the clean-label oracle where it was trained
 COLUMNS = (
@@ -155,13 +162,42 @@ def update_readme_study(readme, study_path, *, command: str | None = None) -> st
     return _replace_block(readme, STUDY_START, STUDY_END, block)
 
 
+def update_readme_week(readme, summary_path, *, command: str | None = None) -> str:
+    """Replace the block between the week markers of `readme` with deployment_summary.json's.
+
+    Raises:
+        FileNotFoundError: README or summary file missing.
+        ValueError: markers missing, duplicated or out of order; the summary lacks a key.
+    """
+    from rbcore.deploy.report import week_markdown
+    from rbcore.files import read_json
+
+    readme = Path(readme)
+    if not readme.exists():
+        raise FileNotFoundError(f"{readme}: README not found")
+    summary = read_json(summary_path, missing="run notebooks/05_deployment_week.ipynb first")
+    command = command or (
+        f"python -m rbcore.evaluation.readme --week {summary_path} --readme {readme.as_posix()}"
+    )
+    try:
+        block = week_markdown(summary, summary_path=str(summary_path), command=command)
+    except KeyError as e:
+        raise ValueError(f"{summary_path}: missing key {e} (expected notebook 05's summary)") from e
+    return _replace_block(readme, WEEK_START, WEEK_END, block)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Command line: `python -m rbcore.evaluation.readme [--metrics PATH | --study PATH] --readme PATH`."""
+    """Command line: `python -m rbcore.evaluation.readme [--metrics P | --study P | --week P] --readme P`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--metrics", default="build/default/run/metrics.json")
     parser.add_argument("--study", help="noise_study.json: rewrite the study block instead")
+    parser.add_argument("--week", help="deployment_summary.json: rewrite the week block instead")
     parser.add_argument("--readme", default="README.md")
     args = parser.parse_args(argv)
+    if args.week:
+        update_readme_week(args.readme, args.week)
+        print(f"updated the week section of {args.readme} from {args.week}")
+        return
     if args.study:
         update_readme_study(args.readme, args.study)
         print(f"updated the study section of {args.readme} from {args.study}")
