@@ -26,6 +26,7 @@ __all__ = [
     "completeness_by_model",
     "magnitude_and_snr_bins",
     "rate_by_group",
+    "flagged_by_category",
     "fpr_by_category",
     "read_validation_split",
 ]
@@ -180,6 +181,33 @@ def fpr_by_category(
     bogus = labels == 0
     table = rate_by_group(params["category"].to_numpy()[bogus], scores[bogus] >= threshold)
     return table.rename(columns={"group": "category", "k": "n_fp", "rate": "fpr"})
+
+
+def flagged_by_category(params: pd.DataFrame, flagged) -> pd.DataFrame:
+    """Share of each bogus-labelled training `category` that the mislabel step flagged.
+
+    The two-stage method unlabels the flagged samples, so a category flagged often is one the
+    VAT model hardly sees labelled; set beside `fpr_by_category` (test set) it shows whether the
+    model's false positives come from the categories the cleaning took away.
+
+    Args:
+        params: the training set's table (columns "label" and "category", truth columns of
+            the simulator).
+        flagged: bool[N] aligned with `params` (notebook 02's `flagged`, i.e. not labeled).
+
+    Returns:
+        One row per category of the bogus-labelled samples: category, n, n_flagged, share and
+        its Clopper-Pearson 95 % interval (lo, hi).
+    """
+    flagged = np.asarray(flagged, dtype=bool)
+    missing = [c for c in ("label", "category") if c not in params.columns]
+    if missing:
+        raise ValueError(f"flagged_by_category: params lack columns {missing}")
+    if flagged.shape != (len(params),):
+        raise ValueError(f"flagged {flagged.shape} must have one entry per row ({len(params)})")
+    bogus = params["label"].to_numpy() == 0
+    table = rate_by_group(params["category"].to_numpy()[bogus], flagged[bogus])
+    return table.rename(columns={"group": "category", "k": "n_flagged", "rate": "share"})
 
 
 def read_validation_split(path, params: pd.DataFrame) -> np.ndarray:

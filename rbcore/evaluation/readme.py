@@ -98,6 +98,7 @@ def results_markdown(metrics: dict, *, metrics_path: str, command: str) -> str:
             + ", ".join(notes)
             + f" (of {counts['n_bogus']:,}).",
         ]
+    lines += _flags_and_false_positives(metrics, rows)
     figures = ", ".join(f"[{name}](figures/04_{name}.png)" for name in FIGURES)
     lines += [
         "",
@@ -107,6 +108,43 @@ def results_markdown(metrics: dict, *, metrics_path: str, command: str) -> str:
         " `python -m rbcore.notebooks --profile default` (notebook `04_evaluation`).",
     ]
     return "\n".join(lines)
+
+
+def _flags_and_false_positives(metrics: dict, rows: dict) -> list[str]:
+    """Lines of the table: bogus categories flagged in training vs false positives at TPR 0.9.
+
+    Empty unless metrics.json holds `flagged_by_category` and `fpr_by_category` (simulated
+    data with notebook 02's ledger).
+    """
+    flagged = metrics.get("flagged_by_category")
+    fpr = metrics.get("fpr_by_category")
+    if not flagged or not fpr:
+        return []
+    keys = {name: f"{name}, TPR = 0.9" for name in rows.values()}
+    keys = {name: k for name, k in keys.items() if k in fpr}
+    cats = sorted(set(flagged) | {c for k in keys.values() for c in fpr[k]})
+    header = "| bogus category | training (labelled bogus) | flagged in training | test bogus |"
+    lines = [
+        "",
+        "Where the false positives at TPR = 0.9 come from: for each bogus category, the share of"
+        " its training samples that the mislabel step flagged (the two-stage method unlabels"
+        " them), and the test bogus each model scores above its own TPR = 0.9 threshold:",
+        "",
+        header + "".join(f" FP {name} |" for name in keys),
+        "|" + "---|" * (4 + len(keys)),
+    ]
+    for c in cats:
+        f = flagged.get(c)
+        train = "–" if f is None else f"{f['n']:,}"
+        share = "–" if f is None else f"{f['share']:.1%} ({f['n_flagged']:,})"
+        n_test = next((fpr[k][c]["n"] for k in keys.values() if c in fpr[k]), None)
+        fps = [fpr[k][c]["n_fp"] if c in fpr[k] else "–" for k in keys.values()]
+        lines.append(
+            f"| {c} | {train} | {share} | {'–' if n_test is None else f'{n_test:,}'} | "
+            + " | ".join(str(v) for v in fps)
+            + " |"
+        )
+    return lines
 
 
 def _replace_block(readme: Path, start: str, end: str, block: str) -> str:

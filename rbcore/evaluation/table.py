@@ -236,6 +236,7 @@ def metrics_results(
     calibration: dict,
     recall_by_category: dict | None = None,
     fpr_by_category: dict | None = None,
+    flagged_by_category=None,
 ) -> dict:
     """The contents of metrics.json (notebook 04).
 
@@ -246,6 +247,8 @@ def metrics_results(
         calibration: {model: temperature, priors and the test-set calibration summaries}.
         recall_by_category: {model: DataFrame of `rate_by_group`} (simulated data only).
         fpr_by_category: {key: DataFrame of `fpr_by_category`} (simulated data only).
+        flagged_by_category: DataFrame of `flagged_by_category` (simulated data with
+            notebook 02's ledger only).
     """
     results = {**tables, "test_counts": {"n_real": int(n_real), "n_bogus": int(n_bogus)},
                **run, "calibration": calibration}  # fmt: skip
@@ -259,6 +262,10 @@ def metrics_results(
             key: t.set_index("category")[["n", "n_fp", "fpr"]].to_dict("index")
             for key, t in fpr_by_category.items()
         }
+    if flagged_by_category is not None:
+        results["flagged_by_category"] = flagged_by_category.set_index("category")[
+            ["n", "n_flagged", "share"]
+        ].to_dict("index")
     return results
 
 
