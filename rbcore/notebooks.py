@@ -107,8 +107,41 @@ def run_notebook(path: Path, plan: RunPlan, *, seed: int = 0, extra: dict | None
     return out
 
 
+def record_time(plan: RunPlan, name: str, seconds: float) -> Path:
+    """Add one notebook's wall time to `build_dir/timings.json` (kept across runs, atomically).
+
+    Each entry holds the seconds, when it finished (UTC), the 1-minute load average then and
+    the CPU count, so that a time measured on a busy machine says so. `total_seconds` sums the
+    latest entry of every notebook: the time of `make run` when they all come from one run.
+    """
+    import json
+    import os
+    from datetime import UTC, datetime
+
+    from rbcore.files import write_json_atomic
+
+    path = plan.build_dir / "timings.json"
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    notebooks = doc.get("notebooks", {})
+    notebooks[name] = {
+        "seconds": round(float(seconds), 1),
+        "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "cpu_count": os.cpu_count(),
+    }
+    doc = {
+        "profile": plan.profile,
+        "notebooks": dict(sorted(notebooks.items())),
+        "total_seconds": round(sum(v["seconds"] for v in notebooks.values()), 1),
+    }
+    return write_json_atomic(path, doc, indent=2, trailing_newline=True)
+
+
 def run_all(plan: RunPlan, *, seed: int = 0, log=print) -> list[Path]:
-    """Run every notebook of `plan` in order; stop at the first failure."""
+    """Run every notebook of `plan` in order; stop at the first failure.
+
+    Each notebook's wall time goes to `build_dir/timings.json` (`record_time`).
+    """
     if not plan.notebooks:
         log("no numbered notebooks to run")
         return []
@@ -121,7 +154,9 @@ def run_all(plan: RunPlan, *, seed: int = 0, log=print) -> list[Path]:
         except NotebookFailed:
             log("FAILED")
             raise
-        log(f"done in {time.perf_counter() - t0:.0f} s")
+        seconds = time.perf_counter() - t0
+        record_time(plan, nb.stem, seconds)
+        log(f"done in {seconds:.0f} s")
     return done
 
 

@@ -33,6 +33,10 @@ def test_runner_runs_fixture_and_writes_outputs(tmp_path):
     ).exists()
     executed = json.loads(done[0].read_text())
     assert any(c.get("outputs") is not None for c in executed["cells"] if c["cell_type"] == "code")
+    timings = json.loads((plan.build_dir / "timings.json").read_text())
+    entry = timings["notebooks"]["00_fixture"]
+    assert entry["seconds"] > 0 and entry["cpu_count"] >= 1
+    assert timings["total_seconds"] == entry["seconds"] and timings["profile"] == "smoke"
 
 
 def test_runner_names_failing_notebook_and_cell(tmp_path):
