@@ -15,6 +15,7 @@ registration threshold comes from simulated validation data (`registration_thres
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -119,6 +120,21 @@ def registration_threshold(val_logits, val_labels, *, fpr: float = BRAAI_FPR) ->
     if p.size == 0:
         raise ValueError("registration_threshold: no bogus in the validation labels")
     return float(np.quantile(p, 1.0 - fpr))
+
+
+def ztf_train_configs(profile: str, seed: int = 0):
+    """(supervised, VADA) TrainConfigs of a profile: the "train" step's batch sizes and
+    patience, the "real_alerts" step's `ztf_epochs`, `ztf_alpha` and `ztf_eps`."""
+    from rbcore.profiles import settings
+    from rbcore.train.config import TrainConfig
+
+    train = settings(profile, "train")
+    step = settings(profile, "real_alerts")
+    base = TrainConfig(**{**train, "epochs": step["ztf_epochs"]}, seed=seed)
+    vada = dataclasses.replace(
+        base, alpha=step["ztf_alpha"], eps=step["ztf_eps"], unlabeled_pool="unlabeled"
+    )
+    return base, vada
 
 
 def train_ztf_models(
