@@ -225,7 +225,8 @@ class SurveyConfig:
     saturation_mag: float = 10.5  # mag: stars brighter saturate in 0.5 s frames (assumption)
 
     # --- reference image: Pan-STARRS1 (or Tomo-e stack) -----------------------------------
-    reference: str = "ps1"  # "ps1" or "tomoe" (the talk's planned reference update)
+    reference: str = "ps1"  # "ps1" or "tomoe" (the talk's planned reference update); "ztf":
+    #                         the survey's own coadd, as "tomoe" (rbcore.simulation.presets)
     ref_seeing_range: tuple[float, float] = (1.0, 1.4)  # arcsec, PS1 stacks (Chambers 2016)
     ref_limiting_mag: float = 23.2  # 5-sigma, PS1 3pi r stack (Chambers et al. 2016 tab. 11)
     ref_saturation_mag: float = 13.5  # PS1 saturation in the stacks (Magnier et al. 2020)
@@ -323,9 +324,9 @@ class SurveyConfig:
             raise ValueError(f"SurveyConfig.bogus_mix: unknown categories {sorted(unknown)}")
         if any(v < 0 for v in mix.values()) or sum(mix.values()) <= 0:
             raise ValueError("SurveyConfig.bogus_mix: fractions must be >= 0 with a positive sum")
-        if self.reference not in ("ps1", "tomoe"):
+        if self.reference not in ("ps1", "tomoe", "ztf"):
             raise ValueError(
-                f"SurveyConfig.reference must be 'ps1' or 'tomoe', got {self.reference!r}"
+                f"SurveyConfig.reference must be 'ps1', 'tomoe' or 'ztf', got {self.reference!r}"
             )
         if not 0 <= self.train_astro_fraction < 1:
             raise ValueError("SurveyConfig.train_astro_fraction must lie in [0, 1)")

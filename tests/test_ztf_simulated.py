@@ -1,0 +1,114 @@
+"""The ZTF-like survey preset, its simulation on the model grid, the alert split, VADA."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rbcore.simulation import SurveyConfig, simulate_candidates
+from rbcore.simulation.presets import LABEL_SCHEMES, survey_preset, ztf_config
+from rbcore.ztf import alerts as za
+from rbcore.ztf import compare, simulated
+
+
+def test_presets_tomoe_is_default_and_ztf_differs_where_the_issue_says():
+    assert survey_preset("tomoe") == SurveyConfig()
+    z = survey_preset("ztf")
+    z.validate()
+    assert z.pixel_scale == za.ZTF_PIXEL_SCALE and z.reference == "ztf"
+    assert 2.0 <= z.seeing_median <= 2.5 and 20.0 <= z.limiting_mag <= 21.0
+    # the 35x35 stamp holds the model grid's footprint (29 x 1.19 / 1.01 = 34.2 px)
+    assert z.cutout_size >= 29 * za.TOMOE_PIXEL_SCALE / za.ZTF_PIXEL_SCALE
+    assert "asteroid" in LABEL_SCHEMES["ztf"] and "asteroid" not in LABEL_SCHEMES["tomoe"]
+    with pytest.raises(ValueError, match="unknown survey preset"):
+        survey_preset("lsst")
+
+
+def test_ztf_simulation_uses_the_alerts_resampling_and_ztf_labels():
+    images, table = simulated.simulate_ztf_training(400, seed=3, n_detectors=4, n_nights=4)
+    assert images.shape == (400, 29, 29, 3) and images.dtype == np.float32
+    # same stamps through the alerts' resampling give the same cutouts
+    cfg = ztf_config().replace(n_detectors=4)
+    stamps, _ = simulate_candidates(100, kind="train", seed=3, config=cfg, night=0)
+    assert stamps.shape[1:] == (35, 35, 3)
+    np.testing.assert_array_equal(images[:100], za.resample_to_tomoe(stamps))
+    astro = table["category"].isin(("variable_star", "sn_host", "sn_hostless", "asteroid"))
+    assert astro.any() and (table.loc[astro, "label"] == 1).all()
+    assert (table.loc[table["category"] == "star_residual", "label"] == 0).all()
+    assert table["seeing_new"].nunique() > 100 and table["night"].nunique() == 4
+    again, _ = simulated.simulate_ztf_training(400, seed=3, n_detectors=4, n_nights=4)
+    np.testing.assert_array_equal(np.nan_to_num(images), np.nan_to_num(again))
+
+
+def test_relabel_tomoe_keeps_injection_labels_and_marks_astro_bogus():
+    t = pd.DataFrame(
+        {
+            "category": ["rand", "variable_star", "asteroid", "dipole"],
+            "label": [1, 0, 0, 0],
+            "is_real_true": [1, 1, 0, 0],
+            "noise_cause": ["", "astrophysical", "", ""],
+        }
+    )
+    z = simulated.relabel(t, "ztf")
+    assert z["label"].tolist() == [1, 1, 1, 0] and z["label_is_wrong"].sum() == 0
+    with pytest.raises(ValueError, match="labelling scheme"):
+        simulated.relabel(t, "lsst")
+
+
+def test_split_alerts_keeps_objects_on_one_side():
+    ids = np.array([f"ZTF18a{i % 37:04d}" for i in range(300)])
+    adapt = simulated.split_alerts(ids, fraction=0.5, seed=0)
+    assert set(ids[adapt]).isdisjoint(ids[~adapt])
+    assert 0.25 < adapt.mean() < 0.75
+    assert not np.array_equal(adapt, simulated.split_alerts(ids, fraction=0.5, seed=1))
+    with pytest.raises(ValueError):
+        simulated.split_alerts(ids, fraction=1.0)
+
+
+def test_registration_threshold_passes_the_fpr_of_simulated_bogus():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=10_000)
+    labels = np.zeros(10_000, int)
+    thr = simulated.registration_threshold(logits, labels, fpr=0.029)
+    p = 1 / (1 + np.exp(-logits))
+    assert abs((p >= thr).mean() - 0.029) < 0.002
+    with pytest.raises(ValueError, match="no bogus"):
+        simulated.registration_threshold(logits, np.ones(10_000, int))
+
+
+def test_train_and_compare_on_held_out_alerts(tmp_path):
+    from rbcore.train.config import TrainConfig
+
+    images, table = simulated.simulate_ztf_training(600, seed=1, n_detectors=5, n_nights=2)
+    rng = np.random.default_rng(0)
+    n = 40
+    alert_images = images[rng.choice(600, n)]
+    cfg = TrainConfig(epochs=1, batch_size=32, unlabeled_batch_size=32, patience=0)
+    vada = TrainConfig(epochs=1, batch_size=32, unlabeled_batch_size=32, patience=0, alpha=1.0,
+                       unlabeled_pool="unlabeled")  # fmt: skip
+    with pytest.raises(ValueError, match="unlabeled_pool"):
+        simulated.train_ztf_models(images, table, alert_images, config=cfg, vada_config=cfg,
+                                   run_dir=tmp_path)  # fmt: skip
+    res = simulated.train_ztf_models(
+        images, table, alert_images, config=cfg, vada_config=vada, run_dir=tmp_path
+    )
+    assert set(res) == {"ztf_sim", "ztf_vada"}
+    assert all(0 < r["threshold"] < 1 for r in res.values())
+    loaded = compare.load_ztf_models(tmp_path / "models")
+    assert loaded["ztf_vada"][1] == pytest.approx(res["ztf_vada"]["threshold"])
+    meta = pd.DataFrame(
+        {
+            "drb": np.r_[np.full(20, 0.9), np.full(15, 0.1), np.full(5, np.nan)],
+            "rb": np.linspace(0, 1, n),
+            "weak_labels": np.r_[np.ones(10, int), -np.ones(30, int)],
+            "objectId": [f"o{i}" for i in range(n)],
+        }
+    )
+    alerts = za.AlertSet(alert_images, meta, tmp_path / "x.npz", False, 0)
+    ev = np.arange(n) % 2 == 0
+    report, logits = compare.held_out_report(loaded, alerts, ev, n_boot=20)
+    assert set(report["models"]) == {"ztf_sim", "ztf_vada"}
+    r = report["models"]["ztf_sim"]
+    assert r["n_alerts"] == ev.sum() and len(logits["ztf_sim"]) == ev.sum()
+    assert set(r) >= {"auc_vs_drb", "auc_ci", "spearman", "asteroid_recall"}
+    assert report["rb_reference"]["n_alerts"] == ev.sum()
+    assert report["split"]["n_eval"] == ev.sum()
