@@ -114,3 +114,33 @@ def test_evaluated_models_include_the_oracle_only_when_trained(tmp_path):
     (tmp_path / "oracle").mkdir()
     (tmp_path / "oracle" / "config.json").write_text("{}")
     assert ev.evaluated_models(tmp_path) == ["current", "vat", "oracle"]
+
+
+def _model(auc, rec, k, n, thr):
+    return {"auc_vs_drb": auc, "auc_ci": [auc - 0.05, auc + 0.05], "spearman": 0.4,
+            "asteroid_recall": rec, "registration_threshold": thr,
+            "n_asteroids": n, "n_asteroids_registered": k}  # fmt: skip
+
+
+def test_real_alert_block_from_the_held_out_report(tmp_path):
+    from rbcore.files import write_json_atomic
+
+    doc = {
+        "models": {"current": _model(0.672, 0.597, 37, 62, 0.8),
+                   "ztf_vada": _model(0.668, 0.694, 43, 62, 0.875)},
+        "rb_reference": _model(0.884, 0.984, 61, 62, 0.5),
+        "split": {"by": "objectId", "n_eval": 407, "n_adapt": 343, "n_eval_objects": 380},
+    }  # fmt: skip
+    path = write_json_atomic(tmp_path / "real_alerts.json", doc)
+    readme = tmp_path / "README.md"
+    readme.write_text("a\n<!-- real-alerts:start -->\nPLACEHOLDER\n<!-- real-alerts:end -->\nb\n")
+    text = report.update_readme_real_alerts(readme, path)
+    assert "PLACEHOLDER" not in text and text.endswith("b\n")
+    assert (
+        "| Current (Tomo-e survey) | 0.672 [0.622, 0.722] | 0.400 | 0.597 (37/62) | 0.8 |" in text
+    )
+    assert "(VADA) | 0.668" in text and "`rb` (reference) | 0.884" in text
+    assert "407 held-out ZTF alerts (380 objects)" in text
+    write_json_atomic(path, {"current": {"auc_vs_drb": 0.7}})  # the old schema: no held-out
+    with pytest.raises(ValueError, match="real_alerts.json: no held-out comparison"):
+        report.update_readme_real_alerts(readme, path)

@@ -17,6 +17,11 @@ ablation, which differences exceed both the bootstrap interval and the seed spre
 
 rewrites the block between `<!-- week:start -->` and `<!-- week:end -->` with the simulated
 week of notebooks/05_deployment_week.ipynb beside the talk's (`rbcore.deploy.report.week_markdown`).
+
+    python -m rbcore.evaluation.readme --real-alerts build/default/run/real_alerts.json --readme README.md
+
+rewrites the block between `<!-- real-alerts:start -->` and `<!-- real-alerts:end -->` with
+notebook 06's comparison on held-out ZTF alerts (`rbcore.ztf.compare.real_alerts_markdown`).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ STUDY_START = "<!-- study:start -->"
 STUDY_END = "<!-- study:end -->"
 WEEK_START = "<!-- week:start -->"
 WEEK_END = "<!-- week:end -->"
+REAL_START = "<!-- real-alerts:start -->"
+REAL_END = "<!-- real-alerts:end -->"
 #: Row names as in the talk's table.
 ROW_NAMES = DISPLAY_NAMES  # the talk's rows, and the clean-label oracle where it was trained
 COLUMNS = (
@@ -224,14 +231,46 @@ def update_readme_week(readme, summary_path, *, command: str | None = None) -> s
     return _replace_block(readme, WEEK_START, WEEK_END, block)
 
 
+def update_readme_real_alerts(readme, report_path, *, command: str | None = None) -> str:
+    """Replace the block between the real-alert markers of `readme` with real_alerts.json's.
+
+    Raises:
+        FileNotFoundError: README or report missing.
+        ValueError: markers missing, duplicated or out of order; the report lacks a key.
+    """
+    from rbcore.files import read_json
+    from rbcore.ztf.compare import real_alerts_markdown
+
+    readme = Path(readme)
+    if not readme.exists():
+        raise FileNotFoundError(f"{readme}: README not found")
+    report = read_json(report_path, missing="run notebooks/06_real_alerts.ipynb first")
+    command = command or (
+        f"python -m rbcore.evaluation.readme --real-alerts {report_path}"
+        f" --readme {readme.as_posix()}"
+    )
+    try:
+        block = real_alerts_markdown(report, report_path=str(report_path), command=command)
+    except (KeyError, TypeError) as e:
+        raise ValueError(
+            f"{report_path}: no held-out comparison ({e!r}; expected notebook 06's 'models')"
+        ) from e
+    return _replace_block(readme, REAL_START, REAL_END, block)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Command line: `python -m rbcore.evaluation.readme [--metrics P | --study P | --week P] --readme P`."""
+    """Command line: `python -m rbcore.evaluation.readme [--metrics|--study|--week|--real-alerts P] --readme P`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--metrics", default="build/default/run/metrics.json")
     parser.add_argument("--study", help="noise_study.json: rewrite the study block instead")
     parser.add_argument("--week", help="deployment_summary.json: rewrite the week block instead")
+    parser.add_argument("--real-alerts", help="real_alerts.json: rewrite the real-alert block")
     parser.add_argument("--readme", default="README.md")
     args = parser.parse_args(argv)
+    if args.real_alerts:
+        update_readme_real_alerts(args.readme, args.real_alerts)
+        print(f"updated the real-alert section of {args.readme} from {args.real_alerts}")
+        return
     if args.week:
         update_readme_week(args.readme, args.week)
         print(f"updated the week section of {args.readme} from {args.week}")
