@@ -8,6 +8,7 @@ from rbcore.simulation import SurveyConfig, simulate_candidates
 from rbcore.simulation.presets import LABEL_SCHEMES, survey_preset, ztf_config
 from rbcore.ztf import alerts as za
 from rbcore.ztf import compare, simulated
+from rbcore.ztf import fading as fading_mod
 
 
 def test_presets_tomoe_is_default_and_ztf_differs_where_the_issue_says():
@@ -30,13 +31,66 @@ def test_ztf_simulation_uses_the_alerts_resampling_and_ztf_labels():
     cfg = ztf_config().replace(n_detectors=4)
     stamps, _ = simulate_candidates(100, kind="train", seed=3, config=cfg, night=0)
     assert stamps.shape[1:] == (35, 35, 3)
-    np.testing.assert_array_equal(images[:100], za.resample_to_tomoe(stamps))
+    fading = table["is_fading"].to_numpy()[:100] == 1
+    assert fading.any() and (~fading).any()
+    swapped = stamps.copy()
+    swapped[fading, ..., :2] = stamps[fading][..., ::-1][..., 1:]  # (ref, new) -> (new, ref)
+    np.testing.assert_array_equal(images[:100], za.resample_to_tomoe(swapped))
     astro = table["category"].isin(("variable_star", "sn_host", "sn_hostless", "asteroid"))
     assert astro.any() and (table.loc[astro, "label"] == 1).all()
     assert (table.loc[table["category"] == "star_residual", "label"] == 0).all()
     assert table["seeing_new"].nunique() > 100 and table["night"].nunique() == 4
-    again, _ = simulated.simulate_ztf_training(400, seed=3, n_detectors=4, n_nights=4)
+    again, t_again = simulated.simulate_ztf_training(400, seed=3, n_detectors=4, n_nights=4)
     np.testing.assert_array_equal(np.nan_to_num(images), np.nan_to_num(again))
+    pd.testing.assert_frame_equal(table, t_again)
+
+
+def test_fading_share_matches_the_preset_within_binomial_error():
+    from rbcore.simulation.presets import ZTF_FADING_FRACTION
+
+    n = 1200
+    _, table = simulated.simulate_ztf_training(n, seed=5, n_detectors=4, n_nights=2)
+    fading = table["is_fading"].to_numpy()
+    eligible = table["category"].isin(fading_mod.FADING_CATEGORIES).to_numpy()
+    p = ZTF_FADING_FRACTION / eligible.mean()
+    se = np.sqrt(eligible.sum() * p * (1 - p)) / n
+    assert abs(fading.mean() - ZTF_FADING_FRACTION) < 4 * se
+    assert not fading[~eligible].any()  # asteroids, cosmic rays... never fade
+    assert not table.loc[table["category"] == "asteroid", "is_fading"].any()
+    _, none = simulated.simulate_ztf_training(200, seed=5, n_detectors=4, n_nights=1,
+                                              fading_fraction=0.0)  # fmt: skip
+    assert none["is_fading"].sum() == 0
+
+
+def test_fading_row_has_the_source_in_ref_and_a_positive_sub():
+    cfg = ztf_config().replace(n_detectors=4)
+    stamps, table = simulate_candidates(300, kind="test", seed=2, config=cfg, night=0,
+                                        real_fraction=0.5)  # fmt: skip
+    out, tab = fading_mod.add_fading(stamps, table, fraction=0.4, seed=7)
+    assert stamps is not out and tab is not table and "is_fading" not in table
+    f = tab["is_fading"].to_numpy() == 1
+    sn = table["category"].isin(("sn_host", "sn_hostless")).to_numpy()
+    bright = sn & (table["mag"] < 19.5).to_numpy()
+    rows = np.flatnonzero(f & bright)
+    assert len(rows) > 3
+    c = cfg.cutout_size // 2
+    for i in rows:
+        ref, new, sub = (np.nan_to_num(out[i, ..., k]) for k in range(3))
+        core = (slice(c - 1, c + 2), slice(c - 1, c + 2))
+        # 3x3 sums at > 3 sigma (a sum of 9 pixels has 3 x the pixel noise, robust: MAD)
+        for img in (sub, ref):  # stored ref - sci positive at the source; the source in ref
+            med = np.median(img)
+            sigma = 1.4826 * np.median(np.abs(img - med))
+            assert (img[core] - med).sum() > 3 * 3 * sigma
+        np.testing.assert_array_equal(out[i, ..., 0], stamps[i, ..., 1])  # ref = the SN epoch
+        np.testing.assert_array_equal(out[i, ..., 1], stamps[i, ..., 0])  # new = without it
+    np.testing.assert_array_equal(out[~f], stamps[~f])
+    again, tab2 = fading_mod.add_fading(stamps, table, fraction=0.4, seed=7)
+    np.testing.assert_array_equal(np.nan_to_num(out), np.nan_to_num(again))
+    assert not np.array_equal(tab2["is_fading"], fading_mod.add_fading(
+        stamps, table, fraction=0.4, seed=8)[1]["is_fading"])  # fmt: skip
+    with pytest.raises(ValueError, match="fraction"):
+        fading_mod.add_fading(stamps, table, fraction=1.0, seed=0)
 
 
 def test_relabel_tomoe_keeps_injection_labels_and_marks_astro_bogus():

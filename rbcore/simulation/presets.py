@@ -26,6 +26,12 @@ LABEL_SCHEMES = {
     "ztf": (*REAL_CATEGORIES, "asteroid"),  # braai: variables, transients, asteroids real
 }
 
+# Share of fading candidates (`isdiffpos` 'f': detected on ref - sci, a source fainter than in
+# the reference) among the ZTF developer alerts' adaptation half (`split_alerts`, seed 0):
+# 90 / 343 = 0.262 +- 0.024 (all 750 alerts: 197 = 0.263), printed by
+# `benchmarks/ztf_seeing.py`. `rbcore.ztf.simulated.add_fading` draws this share.
+ZTF_FADING_FRACTION = 0.262
+
 
 def _ztf_bogus_mix() -> dict[str, float]:
     # The Tomo-e mix (rbcore.simulation.config._bogus_mix) without the calibration that cut

@@ -4,7 +4,10 @@ Issue items 2-3. `simulate_ztf_training` simulates the ZTF-like survey
 (`rbcore.simulation.presets.ztf_config`) at ZTF's native 1.01" scale (35x35 stamps), relabels
 it in ZTF's scheme (variables, transients and asteroids real; `LABEL_SCHEMES["ztf"]`) and
 passes the stamps through `resample_to_tomoe`, the very function that puts the real alert
-stamps on the 29x29 model grid, so simulated and real cutouts meet the same pipeline.
+stamps on the 29x29 model grid, so simulated and real cutouts meet the same pipeline. Before
+resampling, a share `ZTF_FADING_FRACTION` of the candidates is reversed in time
+(`rbcore.ztf.fading`): fading sources as ZTF stores them ('f': source in ref, difference
+ref - sci), column `is_fading`.
 
 `split_alerts` keeps the alerts used for adaptation apart from those used to judge it (by
 objectId). `train_ztf_models` trains two models on the simulated set: "ztf_sim" (supervised)
@@ -23,8 +26,9 @@ import numpy as np
 import pandas as pd
 
 from rbcore.simulation import simulate_candidates
-from rbcore.simulation.presets import LABEL_SCHEMES, ztf_config
+from rbcore.simulation.presets import LABEL_SCHEMES, ZTF_FADING_FRACTION, ztf_config
 from rbcore.ztf.alerts import resample_to_tomoe
+from rbcore.ztf.fading import add_fading
 
 ZTF_MODEL_NAMES = ("ztf_sim", "ztf_vada")
 # braai's published false-positive rate at its threshold 0.5 on its labelled test set
@@ -59,7 +63,7 @@ N_NIGHTS = 40
 
 def simulate_ztf_training(
     n: int, *, seed: int, n_detectors: int | None = None, n_threads: int = 1,
-    n_nights: int = N_NIGHTS,
+    n_nights: int = N_NIGHTS, fading_fraction: float = ZTF_FADING_FRACTION,
 ) -> tuple[np.ndarray, pd.DataFrame]:  # fmt: skip
     """`n` training candidates of the ZTF-like survey on the 29x29 model grid, ZTF labels.
 
@@ -68,10 +72,13 @@ def simulate_ztf_training(
         n_detectors: readout quadrants the candidates fall on (default all 64).
         n_threads: simulation threads (output does not depend on it).
         n_nights: nights the sample is spread over (equal shares).
+        fading_fraction: share reversed in time (`rbcore.ztf.fading.add_fading`, seeded by
+            `seed`); 0 gives only brightening candidates.
 
     Returns:
         images float32[n, 29, 29, 3] (ref, new, sub) resampled from 35x35 stamps at 1.01"
-        with `resample_to_tomoe`, and the table (labels in ZTF's scheme, `relabel`).
+        with `resample_to_tomoe`, and the table (labels in ZTF's scheme, `relabel`;
+        `is_fading` 1 where ref holds the source and sub = ref - sci).
     """
     cfg = ztf_config()
     if n_detectors is not None:
@@ -83,8 +90,11 @@ def simulate_ztf_training(
         )
         for night, k in enumerate(sizes)
     ]
-    images = resample_to_tomoe(np.concatenate([p[0] for p in parts]))
     table = pd.concat([p[1] for p in parts], ignore_index=True)
+    stamps, table = add_fading(
+        np.concatenate([p[0] for p in parts]), table, fraction=fading_fraction, seed=seed
+    )
+    images = resample_to_tomoe(stamps)
     table.insert(0, "id", np.arange(len(table)))
     return images, relabel(table, "ztf")
 
