@@ -5,7 +5,12 @@ import pandas as pd
 import pytest
 
 from rbcore.simulation import SurveyConfig, simulate_candidates
-from rbcore.simulation.presets import LABEL_SCHEMES, survey_preset, ztf_config
+from rbcore.simulation.presets import (
+    LABEL_SCHEMES,
+    ZTF_FADING_FRACTION,
+    survey_preset,
+    ztf_config,
+)
 from rbcore.ztf import alerts as za
 from rbcore.ztf import compare, simulated
 from rbcore.ztf import fading as fading_mod
@@ -25,7 +30,8 @@ def test_presets_tomoe_is_default_and_ztf_differs_where_the_issue_says():
 
 
 def test_ztf_simulation_uses_the_alerts_resampling_and_ztf_labels():
-    images, table = simulated.simulate_ztf_training(400, seed=3, n_detectors=4, n_nights=4)
+    images, table = simulated.simulate_ztf_training(400, seed=3, n_detectors=4, n_nights=4,
+                                                    fading_fraction=ZTF_FADING_FRACTION)  # fmt: skip
     assert images.shape == (400, 29, 29, 3) and images.dtype == np.float32
     # same stamps through the alerts' resampling give the same cutouts
     cfg = ztf_config().replace(n_detectors=4)
@@ -40,16 +46,17 @@ def test_ztf_simulation_uses_the_alerts_resampling_and_ztf_labels():
     assert astro.any() and (table.loc[astro, "label"] == 1).all()
     assert (table.loc[table["category"] == "star_residual", "label"] == 0).all()
     assert table["seeing_new"].nunique() > 100 and table["night"].nunique() == 4
-    again, t_again = simulated.simulate_ztf_training(400, seed=3, n_detectors=4, n_nights=4)
+    again, t_again = simulated.simulate_ztf_training(400, seed=3, n_detectors=4, n_nights=4,
+                                                     fading_fraction=ZTF_FADING_FRACTION)  # fmt: skip
     np.testing.assert_array_equal(np.nan_to_num(images), np.nan_to_num(again))
     pd.testing.assert_frame_equal(table, t_again)
 
 
 def test_fading_share_matches_the_preset_within_binomial_error():
-    from rbcore.simulation.presets import ZTF_FADING_FRACTION
 
     n = 1200
-    _, table = simulated.simulate_ztf_training(n, seed=5, n_detectors=4, n_nights=2)
+    _, table = simulated.simulate_ztf_training(n, seed=5, n_detectors=4, n_nights=2,
+                                               fading_fraction=ZTF_FADING_FRACTION)  # fmt: skip
     fading = table["is_fading"].to_numpy()
     eligible = table["category"].isin(fading_mod.FADING_CATEGORIES).to_numpy()
     p = ZTF_FADING_FRACTION / eligible.mean()
@@ -57,8 +64,7 @@ def test_fading_share_matches_the_preset_within_binomial_error():
     assert abs(fading.mean() - ZTF_FADING_FRACTION) < 4 * se
     assert not fading[~eligible].any()  # asteroids, cosmic rays... never fade
     assert not table.loc[table["category"] == "asteroid", "is_fading"].any()
-    _, none = simulated.simulate_ztf_training(200, seed=5, n_detectors=4, n_nights=1,
-                                              fading_fraction=0.0)  # fmt: skip
+    _, none = simulated.simulate_ztf_training(200, seed=5, n_detectors=4, n_nights=1)
     assert none["is_fading"].sum() == 0
 
 
