@@ -73,6 +73,7 @@ def main(argv=None) -> None:
 
     from rbcore import deploy
     from rbcore.deploy.db import CandidateDB
+    from rbcore.inference import Scorer
     from rbcore.simulation import simulate_candidates
 
     print(f"# {jax.devices()[0].platform} x{jax.device_count()}; load {os.getloadavg()}",
@@ -91,7 +92,7 @@ def main(argv=None) -> None:
     _note("simulation", n, wall, cpu)
 
     images, _ = simulate_candidates(args.chunk_size, kind="stream", seed=123, boost=1.0)
-    scorer = deploy.Scorer(_models(args.models_dir), args.batch_size)
+    scorer = Scorer(_models(args.models_dir), args.batch_size)
     jax.block_until_ready(scorer(images[: args.batch_size]))  # compile
 
     def score_once():

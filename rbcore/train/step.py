@@ -42,11 +42,12 @@ def conv_in_pieces(model, x: jax.Array, piece: int | None = None) -> jax.Array:
 
     The same values as one pass (samples are independent there); a parameter gradient is the
     sum of the pieces' gradients (the same sum in another order). A piece's activations stay
-    in the CPU cache. One pass when `piece` (default `CONV_PIECE`) does not divide the batch.
+    in the CPU cache. One pass when `piece` (default `CONV_PIECE`) does not divide the batch,
+    and on accelerators (no CPU cache to fit; bigger products keep them busy).
     """
     piece = piece or CONV_PIECE
     b = x.shape[0]
-    if b % piece or b == piece:
+    if b % piece or b == piece or jax.default_backend() != "cpu":
         return model.trunk(x)
     return jnp.concatenate([model.trunk(x[i : i + piece]) for i in range(0, b, piece)])
 
