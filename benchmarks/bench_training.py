@@ -9,7 +9,8 @@ background thread during training and is not timed here).
 
     .venv/bin/python benchmarks/bench_training.py [--seconds 10] [--batch-size 128]
 
-Run it on a quiet machine: the numbers scale with the free cores (the load is printed). The
+Run it on a quiet machine: the numbers scale with the free cores (the load is printed);
+benchmarks/bench_ab.py compares rbcore's fast paths with the plain ones within one process. The
 XLA flags of rbcore/_xla.py apply (RBCORE_XLA_DEFAULTS=0 to compare without). glibc's malloc
 can only be tuned at process start; the issue measured +15-30 % for VAT with e.g.
 GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296
