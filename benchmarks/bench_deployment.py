@@ -1,6 +1,6 @@
 """Throughput of the deployment week: simulation, scoring by both models, the whole stream.
 
-Prints on stdout
+Prints on stdout the bound (a float32 GEMM timed in this process, see _bound.py), then
 
     simulation: N candidates/s       (simulate_candidates(kind="stream"), one thread)
     scoring: N candidates/s per model (normalization + both models in one XLA call; the
@@ -25,6 +25,8 @@ import os
 import sys
 import tempfile
 import time
+
+from _bound import FLOPS_INFERENCE, fraction, gemm_gflops
 
 import rbcore  # noqa: F401  (sets the XLA flags before jax starts)
 
@@ -71,10 +73,13 @@ def main(argv=None) -> None:
 
     from rbcore import deploy
     from rbcore.deploy.db import CandidateDB
+    from rbcore.inference import Scorer
     from rbcore.simulation import simulate_candidates
 
     print(f"# {jax.devices()[0].platform} x{jax.device_count()}; load {os.getloadavg()}",
           file=sys.stderr)  # fmt: skip
+    bound = gemm_gflops()
+    print(f"bound: {bound:,.1f} GFLOP/s (float32 GEMM 2048^3, this process)", flush=True)
     seeds = iter(range(10**6))
 
     def sim_once():
@@ -87,7 +92,7 @@ def main(argv=None) -> None:
     _note("simulation", n, wall, cpu)
 
     images, _ = simulate_candidates(args.chunk_size, kind="stream", seed=123, boost=1.0)
-    scorer = deploy.Scorer(_models(args.models_dir), args.batch_size)
+    scorer = Scorer(_models(args.models_dir), args.batch_size)
     jax.block_until_ready(scorer(images[: args.batch_size]))  # compile
 
     def score_once():
@@ -97,7 +102,8 @@ def main(argv=None) -> None:
     n, wall, cpu = _timed(score_once, args.seconds)
     both = n / wall
     print(f"scoring: {2 * both:,.0f} candidates/s per model "
-          f"(both models together: {both:,.0f} candidates/s)", flush=True)  # fmt: skip
+          f"({fraction(2 * both, FLOPS_INFERENCE, bound):.0%} of the bound; "
+          f"both models together: {both:,.0f} candidates/s)", flush=True)  # fmt: skip
     _note("scoring (both models)", n, wall, cpu)
 
     per_night = max(args.pipeline_candidates // 2, 1)

@@ -1,13 +1,16 @@
 """Throughput of the real/bogus CNN: inference, supervised and VAT training steps.
 
-Prints three lines, `inference: N samples/s`, `supervised: N samples/s` and `vat: N samples/s`
-(VAT: 128 labeled + 128 unlabeled per step, all 256 counted), timing the jitted device steps
+Prints the compute bound (`bound: G GFLOP/s`, a float32 GEMM timed in this process), then
+`inference: N samples/s (F of the bound)`, `supervised: ...` and `vat: ...` (VAT: 128 labeled
++ 128 unlabeled per step, all 256 counted; F = N x FLOPs per sample / bound, see _bound.py),
+timing the jitted device steps
 of `rbcore.train` on random cutouts already on the device (the data pipeline runs in a
 background thread during training and is not timed here).
 
     .venv/bin/python benchmarks/bench_training.py [--seconds 10] [--batch-size 128]
 
-Run it on a quiet machine: the numbers scale with the free cores (the load is printed). The
+Run it on a quiet machine: the numbers scale with the free cores (the load is printed);
+benchmarks/bench_ab.py compares rbcore's fast paths with the plain ones within one process. The
 XLA flags of rbcore/_xla.py apply (RBCORE_XLA_DEFAULTS=0 to compare without). glibc's malloc
 can only be tuned at process start; the issue measured +15-30 % for VAT with e.g.
 GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296
@@ -20,6 +23,8 @@ import argparse
 import os
 import sys
 import time
+
+from _bound import FLOPS_INFERENCE, FLOPS_SUPERVISED, FLOPS_VAT, fraction, gemm_gflops
 
 import rbcore  # noqa: F401  (sets the XLA flags before jax starts)
 
@@ -43,8 +48,9 @@ def _rate(fn, n_per_call: int, seconds: float) -> tuple[float, float]:
     return n / (time.perf_counter() - t0), n / (time.process_time() - c0)
 
 
-def _report(name: str, rates: tuple[float, float]) -> None:
-    print(f"{name}: {rates[0]:,.0f} samples/s", flush=True)
+def _report(name: str, rates: tuple[float, float], flops: float, bound: float) -> None:
+    frac = fraction(rates[0], flops, bound)
+    print(f"{name}: {rates[0]:,.0f} samples/s ({frac:.0%} of the bound)", flush=True)
     # On stderr, so that stdout keeps its three lines: a shared machine lowers the first
     # number, much less the second (~ samples/s per busy core).
     print(
@@ -104,6 +110,9 @@ def main(argv=None) -> None:
         f"jax {jax.__version__} on {jax.devices()[0].device_kind} x{jax.device_count()}; "
         f"load average {os.getloadavg()[0]:.2f}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}"
     )
+    # The bound, measured before and after the stages (a change means the load changed).
+    bound = gemm_gflops()
+    print(f"bound: {bound:,.1f} GFLOP/s (float32 GEMM 2048^3, this process)", flush=True)
     rng = np.random.default_rng(0)
     b = args.batch_size
     x = jax.device_put(rng.normal(size=(b, 29, 29, 3)).astype(np.float32))
@@ -119,11 +128,14 @@ def main(argv=None) -> None:
         _report(
             "inference",
             _rate(lambda: inference._forward((graphdef,), (state,), xi)[0], len(xi), args.seconds),
+            FLOPS_INFERENCE,
+            bound,
         )
 
-    for name, alpha in (("supervised", 0.0), ("vat", 1.0)):
+    for name, alpha, flops in (("supervised", 0.0, FLOPS_SUPERVISED), ("vat", 1.0, FLOPS_VAT)):
         if name in only:
-            _report(name, _rate(*_train_step_timer(alpha, x, y), args.seconds))
+            _report(name, _rate(*_train_step_timer(alpha, x, y), args.seconds), flops, bound)
+    print(f"bound at the end: {gemm_gflops():,.1f} GFLOP/s", flush=True)
 
 
 if __name__ == "__main__":

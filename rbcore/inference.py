@@ -26,7 +26,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rbcore.datasets import locate_row
-from rbcore.model import IMAGE_SHAPE
+from rbcore.model import IMAGE_SHAPE, RBCNN, shared_input_logits
 from rbcore.preprocess import as_pixels, normalize_jax
 
 MODEL_NAMES = ("current", "vat")  # the talk's "Simple CNN" (Current) and "VAT" models
@@ -135,7 +135,10 @@ def _forward(graphdefs, states, x):
 
     def logits(xc):
         xn = normalize_jax(xc)  # on the device, as in training
-        return tuple(nnx.merge(g, s)(xn) for g, s in zip(graphdefs, states, strict=True))
+        models = [nnx.merge(g, s) for g, s in zip(graphdefs, states, strict=True)]
+        if len(models) > 1 and all(isinstance(m, RBCNN) for m in models):
+            return shared_input_logits(models, xn)  # the first convolutions as one product
+        return tuple(m(xn) for m in models)
 
     out = jax.lax.map(logits, x.reshape(b // chunk, chunk, *x.shape[1:]))
     return tuple(y.reshape(b) for y in out)

@@ -23,6 +23,11 @@ from rbcore.train.config import TrainConfig
 from rbcore.train.losses import bce, binary_entropy, pairwise_auc_loss
 from rbcore.vat import DEFAULT_EPS, virtual_adversarial_loss
 
+# Samples per piece of the convolutional layers in a training step (see `conv_in_pieces`): our
+# choice from A/B timing in one process (benchmarks/bench_ab.py; pieces of 64 beat one pass
+# and pieces of 32 for the 128 + 128 steps on 2 cores).
+CONV_PIECE = 64
+
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     """Adam (Kingma & Ba defaults) or Adadelta (Keras defaults, the paper's Keras code)."""
@@ -30,6 +35,29 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
         return optax.adam(config.lr)  # Kingma & Ba defaults b1=0.9, b2=0.999, eps=1e-8
     # Keras Adadelta defaults (the paper's Keras code): rho = 0.95, epsilon = 1e-7.
     return optax.adadelta(config.lr, rho=0.95, eps=1e-7)
+
+
+def conv_in_pieces(model, x: jax.Array, piece: int | None = None) -> jax.Array:
+    """model.trunk(x) (the convolutional layers) run over pieces of `piece` samples.
+
+    The same values as one pass (samples are independent there); a parameter gradient is the
+    sum of the pieces' gradients (the same sum in another order). A piece's activations stay
+    in the CPU cache. One pass when `piece` (default `CONV_PIECE`) does not divide the batch,
+    and on accelerators (no CPU cache to fit; bigger products keep them busy).
+    """
+    piece = piece or CONV_PIECE
+    b = x.shape[0]
+    if b % piece or b == piece or jax.default_backend() != "cpu":
+        return model.trunk(x)
+    return jnp.concatenate([model.trunk(x[i : i + piece]) for i in range(0, b, piece)])
+
+
+def in_pieces(model, x: jax.Array, piece: int | None = None) -> jax.Array:
+    """model(x) with the convolutional layers in pieces (`conv_in_pieces`).
+
+    Dropout and the dense layers see the whole batch (the same dropout mask as one pass).
+    """
+    return model.classify(conv_in_pieces(model, x, piece))
 
 
 def with_key(rest, key):
@@ -65,7 +93,11 @@ def loss_fn(params, rest, batch, keys, *, config: TrainConfig, graphdefs, eps, a
     (xl, yl, xu), (key_drop, key_vat), (gd_train, gd_eval) = batch, keys, graphdefs
     w_bogus, w_real = config.class_weight
     xl_n = normalize_jax(xl)
-    logits = nnx.merge(gd_train, params, with_key(rest, key_drop))(xl_n)
+    # The convolutional layers have no dropout: their output for xl serves the training-mode
+    # pass and the clean inference-mode pass below.
+    model_train = nnx.merge(gd_train, params, with_key(rest, key_drop))
+    pooled_l = conv_in_pieces(model_train, xl_n)
+    logits = model_train.classify(pooled_l)
     y = yl.astype(jnp.float32)
     ce = bce(logits, y, jnp.where(yl == 1, w_real, w_bogus))
     loss = config.lambda_ce * ce
@@ -77,11 +109,16 @@ def loss_fn(params, rest, batch, keys, *, config: TrainConfig, graphdefs, eps, a
     if config.uses_unlabeled:
         # eval mode: the perturbed passes must not see dropout noise (the paper's code); the
         # LDS covers the labeled and the unlabeled samples of the step.
-        def logits_eval(x):
-            return nnx.merge(gd_eval, params, rest)(x)
+        model_eval = nnx.merge(gd_eval, params, rest)
 
-        x_all = jnp.concatenate([xl_n, normalize_jax(xu)])
-        logits_all = logits_eval(x_all)
+        def logits_eval(x):
+            return in_pieces(model_eval, x)
+
+        xu_n = normalize_jax(xu)
+        x_all = jnp.concatenate([xl_n, xu_n])
+        logits_all = model_eval.classify(
+            jnp.concatenate([pooled_l, conv_in_pieces(model_eval, xu_n)])
+        )
         if config.alpha > 0:
             lds = virtual_adversarial_loss(
                 logits_eval,
