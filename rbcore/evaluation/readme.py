@@ -166,8 +166,30 @@ def _replace_block(readme: Path, start: str, end: str, block: str) -> str:
     return new
 
 
+def _update(readme, path, *, flag: str, markers, load, render, command, expected: str) -> str:
+    """Replace one generated block of `readme`: read `path` with `load`, render, write.
+
+    Raises:
+        FileNotFoundError: README or input missing.
+        ValueError: markers missing, duplicated or out of order; the input lacks what
+            `render` reads (`expected` says what it should have been).
+    """
+    readme = Path(readme)
+    if not readme.exists():
+        raise FileNotFoundError(f"{readme}: README not found")
+    doc = load(path)
+    command = command or (
+        f"python -m rbcore.evaluation.readme --{flag} {path} --readme {readme.as_posix()}"
+    )
+    try:
+        block = render(doc, str(path), command)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{path}: {expected} ({e!r})") from e
+    return _replace_block(readme, *markers, block)
+
+
 def update_readme(readme, metrics_path, *, command: str | None = None) -> str:
-    """Replace the block between the results markers of `readme` with the table of `metrics_path`.
+    """Replace the results block of `readme` with the table of `metrics_path` (metrics.json).
 
     Returns:
         The new README text (also written, atomically).
@@ -176,86 +198,48 @@ def update_readme(readme, metrics_path, *, command: str | None = None) -> str:
         FileNotFoundError: README or metrics file missing.
         ValueError: markers missing, duplicated or out of order; metrics.json malformed.
     """
-    readme = Path(readme)
-    if not readme.exists():
-        raise FileNotFoundError(f"{readme}: README not found")
-    metrics = read_metrics(metrics_path)
-    command = command or (
-        f"python -m rbcore.evaluation.readme --metrics {metrics_path} --readme {readme.as_posix()}"
-    )
-    block = results_markdown(metrics, metrics_path=str(metrics_path), command=command)
-    return _replace_block(readme, START, END, block)
+    return _update(
+        readme, metrics_path, flag="metrics", markers=(START, END), load=read_metrics,
+        render=lambda d, p, c: results_markdown(d, metrics_path=p, command=c),
+        command=command, expected="malformed metrics.json (notebook 04 writes it)",
+    )  # fmt: skip
 
 
 def update_readme_study(readme, study_path, *, command: str | None = None) -> str:
-    """Replace the block between the study markers of `readme` with noise_study.json's tables.
-
-    Raises:
-        FileNotFoundError: README or study file missing.
-        ValueError: markers missing, duplicated or out of order; noise_study.json malformed.
-    """
+    """Replace the study block of `readme` with noise_study.json's tables (notebook 07)."""
     from rbcore.study.report import read_study, study_markdown
 
-    readme = Path(readme)
-    if not readme.exists():
-        raise FileNotFoundError(f"{readme}: README not found")
-    study = read_study(study_path)
-    command = command or (
-        f"python -m rbcore.evaluation.readme --study {study_path} --readme {readme.as_posix()}"
-    )
-    block = study_markdown(study, study_path=str(study_path), command=command)
-    return _replace_block(readme, STUDY_START, STUDY_END, block)
+    return _update(
+        readme, study_path, flag="study", markers=(STUDY_START, STUDY_END), load=read_study,
+        render=lambda d, p, c: study_markdown(d, study_path=p, command=c),
+        command=command, expected="malformed noise_study.json (notebook 07 writes it)",
+    )  # fmt: skip
 
 
 def update_readme_week(readme, summary_path, *, command: str | None = None) -> str:
-    """Replace the block between the week markers of `readme` with deployment_summary.json's.
-
-    Raises:
-        FileNotFoundError: README or summary file missing.
-        ValueError: markers missing, duplicated or out of order; the summary lacks a key.
-    """
+    """Replace the week block of `readme` with deployment_summary.json's (notebook 05)."""
     from rbcore.deploy.report import week_markdown
     from rbcore.files import read_json
 
-    readme = Path(readme)
-    if not readme.exists():
-        raise FileNotFoundError(f"{readme}: README not found")
-    summary = read_json(summary_path, missing="run notebooks/05_deployment_week.ipynb first")
-    command = command or (
-        f"python -m rbcore.evaluation.readme --week {summary_path} --readme {readme.as_posix()}"
-    )
-    try:
-        block = week_markdown(summary, summary_path=str(summary_path), command=command)
-    except KeyError as e:
-        raise ValueError(f"{summary_path}: missing key {e} (expected notebook 05's summary)") from e
-    return _replace_block(readme, WEEK_START, WEEK_END, block)
+    return _update(
+        readme, summary_path, flag="week", markers=(WEEK_START, WEEK_END),
+        load=lambda p: read_json(p, missing="run notebooks/05_deployment_week.ipynb first"),
+        render=lambda d, p, c: week_markdown(d, summary_path=p, command=c),
+        command=command, expected="missing key, expected notebook 05's summary",
+    )  # fmt: skip
 
 
 def update_readme_real_alerts(readme, report_path, *, command: str | None = None) -> str:
-    """Replace the block between the real-alert markers of `readme` with real_alerts.json's.
-
-    Raises:
-        FileNotFoundError: README or report missing.
-        ValueError: markers missing, duplicated or out of order; the report lacks a key.
-    """
+    """Replace the real-alert block of `readme` with real_alerts.json's (notebook 06)."""
     from rbcore.files import read_json
     from rbcore.ztf.compare import real_alerts_markdown
 
-    readme = Path(readme)
-    if not readme.exists():
-        raise FileNotFoundError(f"{readme}: README not found")
-    report = read_json(report_path, missing="run notebooks/06_real_alerts.ipynb first")
-    command = command or (
-        f"python -m rbcore.evaluation.readme --real-alerts {report_path}"
-        f" --readme {readme.as_posix()}"
-    )
-    try:
-        block = real_alerts_markdown(report, report_path=str(report_path), command=command)
-    except (KeyError, TypeError) as e:
-        raise ValueError(
-            f"{report_path}: no held-out comparison ({e!r}; expected notebook 06's 'models')"
-        ) from e
-    return _replace_block(readme, REAL_START, REAL_END, block)
+    return _update(
+        readme, report_path, flag="real-alerts", markers=(REAL_START, REAL_END),
+        load=lambda p: read_json(p, missing="run notebooks/06_real_alerts.ipynb first"),
+        render=lambda d, p, c: real_alerts_markdown(d, report_path=p, command=c),
+        command=command, expected="no held-out comparison, expected notebook 06's 'models'",
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
