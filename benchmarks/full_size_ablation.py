@@ -32,6 +32,7 @@ from rbcore import study as st
 from rbcore.datasets import load_test
 from rbcore.evaluation import file_fingerprint, fpr_by_category
 from rbcore.files import write_json_atomic
+from rbcore.metrics import fpr_at_tpr
 from rbcore.study.ablation import row_config, train_row
 from rbcore.study.scores import model_scores, test_logits
 
@@ -62,7 +63,7 @@ def main(argv=None) -> None:
         ckpt, info = train_row(data, row, config, run_dir=run_dir, study_dir=out, progress=True)
         z = test_logits(ckpt, test.images, cache_dir=out / "scores", fingerprint=fingerprint)
         scores = model_scores(labels, z, n_boot=args.n_boot, seed=seed)
-        thr = float(np.sort(z[labels == 1])[::-1][int(np.ceil(0.9 * labels.sum())) - 1])
+        thr = fpr_at_tpr(labels, z, 0.9)[1]
         by_cat = fpr_by_category(test.params, labels, z, threshold=thr)
         results["rows"][row] = {
             **scores,

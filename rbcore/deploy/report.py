@@ -35,6 +35,7 @@ TALK_CONFUSION_VAT = [[57_386_470, 36_337], [1, 29]]
 # Takahashi et al. (2022): about 1/130 of before, ~40 a night. Per night here (one night a day).
 TALK_REGISTERED_PER_NIGHT = {"current": 6_000, "vat": 150}
 PAPER_REGISTERED_PER_NIGHT_VAT = 40
+PAPER_REGISTERED_RATIO_VAT = 1 / 130  # VAT's registrations over Current's, the paper's "~1/130"
 TALK_CONFUSION_VAT_TOTAL = sum(map(sum, TALK_CONFUSION_VAT))  # 57,422,837 candidates
 # The talk's P(registered candidate is a TNS object), before -> after the VAT model.
 TALK_PURITY = {"transient": (1 / 8738, 1 / 90), "variable": (1 / 640494, 1 / 1004)}
@@ -372,7 +373,8 @@ def week_markdown(summary: dict, *, summary_path: str, command: str) -> str:
         f" candidates scored by both models (effective {summary['n_candidates_effective']:,.0f}"
         " after weighting the boosted supernovae and variables back to their natural rates;"
         f" boost {cfg.get('boost', '?')}), registration at probability {summary['threshold']}."
-        ' Counts "at the talk\'s volume" scale the effective counts to its 57.4 M candidates.',
+        ' Counts "at the talk\'s volume" scale the effective counts to its'
+        f" {TALK_CONFUSION_VAT_TOTAL / 1e6:.1f} M candidates.",
         "",
         "| quantity | Current | VAT | talk |",
         "|---|---|---|---|",
@@ -386,7 +388,7 @@ def week_markdown(summary: dict, *, summary_path: str, command: str) -> str:
     lines.append(
         f"| VAT / Current registrations | | {reg['vat'] / max(reg['current'], 1e-12):.3g} |"
         f" {talk['registered_per_night']['vat'] / talk['registered_per_night']['current']:.3g}"
-        " (paper: ~1/130) |"
+        f" (paper: ~1/{1 / PAPER_REGISTERED_RATIO_VAT:.0f}) |"
     )
     rec = [models[m]["recall_effective"] for m in MODEL_NAMES]
     lines.append(
@@ -394,18 +396,24 @@ def week_markdown(summary: dict, *, summary_path: str, command: str) -> str:
         + " | ".join("–" if r is None else f"{r:.3f}" for r in rec)
         + " | – |"
     )
-    lines += ["", "The VAT model's confusion matrix at 0.8, scaled to the talk's volume:", ""]
+    lines += [
+        "",
+        f"The VAT model's confusion matrix at {summary['threshold']}, scaled to the talk's volume:",
+        "",
+    ]
     lines += ["| | simulated | talk |", "|---|---|---|"]
     table = talk_comparison(summary)
     for name in ("TN", "FP", "FN", "TP"):
         sim, ref = table.loc[f"VAT {name} at 0.8 (talk's volume)"]
         lines.append(f"| {name} | {sim:,.1f} | {ref:,.0f} |")
+    n_inspected = sum(talk["fp_inspected"].values())
     lines += [
         "",
-        "False positives at 0.8 by the talk's categories (share of each model's false"
-        " positives, effective counts; the talk inspected 341 of its VAT model's):",
+        f"False positives at {summary['threshold']} by the talk's categories (share of each"
+        " model's false positives, effective counts; the talk inspected"
+        f" {n_inspected} of its VAT model's):",
         "",
-        "| category | Current | VAT | talk (VAT, of 341) |",
+        f"| category | Current | VAT | talk (VAT, of {n_inspected}) |",
         "|---|---|---|---|",
     ]
     taxonomy = {m: models[m]["fp_taxonomy"] for m in MODEL_NAMES}

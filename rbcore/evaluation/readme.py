@@ -251,18 +251,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--real-alerts", help="real_alerts.json: rewrite the real-alert block")
     parser.add_argument("--readme", default="README.md")
     args = parser.parse_args(argv)
-    if args.real_alerts:
-        update_readme_real_alerts(args.readme, args.real_alerts)
-        print(f"updated the real-alert section of {args.readme} from {args.real_alerts}")
-        return
-    if args.week:
-        update_readme_week(args.readme, args.week)
-        print(f"updated the week section of {args.readme} from {args.week}")
-        return
-    if args.study:
-        update_readme_study(args.readme, args.study)
-        print(f"updated the study section of {args.readme} from {args.study}")
-        return
+    for path, update, what in (
+        (args.real_alerts, update_readme_real_alerts, "real-alert"),
+        (args.week, update_readme_week, "week"),
+        (args.study, update_readme_study, "study"),
+    ):
+        if path:
+            update(args.readme, path)
+            print(f"updated the {what} section of {args.readme} from {path}")
+            return
     update_readme(args.readme, args.metrics)
     print(f"updated the results section of {args.readme} from {args.metrics}")
 

@@ -84,11 +84,6 @@ def held_out_report(
     return report, logits
 
 
-def tomoe_threshold() -> float:
-    """The Tomo-e models' registration threshold: the talk's deployed 0.8."""
-    return 0.8  # talk (Takahashi 2021): the deployed model registers at probability 0.800
-
-
 def load_ztf_models(models_dir) -> dict:
     """name -> (RBCNN, threshold) of the ZTF-sim models saved by `train_ztf_models`."""
     from rbcore.checkpoint import load_model
