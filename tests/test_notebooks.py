@@ -5,13 +5,22 @@ only through files there); each test then checks what its notebook wrote.
 """
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from rbcore.mislabel import LEDGER_COLUMNS
-from rbcore.notebooks import NotebookFailed, discover, make_plan, run_all, run_notebook
+from rbcore.notebooks import (
+    MALLOC_TUNABLES,
+    NotebookFailed,
+    discover,
+    kernel_environment,
+    make_plan,
+    run_all,
+    run_notebook,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -19,7 +28,9 @@ NOTEBOOKS = discover(ROOT / "notebooks")
 
 
 # ----------------------------------------------------------------------------- the runner
-def test_runner_runs_fixture_and_writes_outputs(tmp_path):
+def test_runner_runs_fixture_and_writes_outputs(tmp_path, monkeypatch):
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    monkeypatch.delenv("RBCORE_MALLOC_TUNING", raising=False)
     plan = make_plan("smoke", notebooks_dir=FIXTURES, build_root=tmp_path)
     assert plan.figures_dir == (tmp_path / "smoke" / "figures").resolve()
     done = run_all(plan, log=lambda *a, **k: None)
@@ -37,6 +48,15 @@ def test_runner_runs_fixture_and_writes_outputs(tmp_path):
     entry = timings["notebooks"]["00_fixture"]
     assert entry["seconds"] > 0 and entry["cpu_count"] >= 1
     assert timings["total_seconds"] == entry["seconds"] and timings["profile"] == "smoke"
+    # the kernels ran with rbcore's malloc settings; this process's environment is restored
+    assert entry["glibc_tunables"] == MALLOC_TUNABLES
+    assert "GLIBC_TUNABLES" not in os.environ
+
+
+def test_kernel_environment_keeps_the_users_choice():
+    assert kernel_environment({}) == {"GLIBC_TUNABLES": MALLOC_TUNABLES}
+    assert kernel_environment({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}) == {}
+    assert kernel_environment({"RBCORE_MALLOC_TUNING": "0"}) == {}
 
 
 def test_runner_names_failing_notebook_and_cell(tmp_path):
