@@ -13,7 +13,7 @@ Run it on a quiet machine: the numbers scale with the free cores (the load is pr
 benchmarks/bench_ab.py compares rbcore's fast paths with the plain ones within one process. The
 XLA flags of rbcore/_xla.py apply (RBCORE_XLA_DEFAULTS=0 to compare without). glibc's malloc
 can only be tuned at process start: the notebook runner gives its kernels
-GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.trim_threshold=4294967296
+GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296
 (rbcore.notebooks.MALLOC_TUNABLES); prefix the command with it to time what the notebooks get.
 """
 

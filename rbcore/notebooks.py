@@ -23,14 +23,20 @@ from rbcore.profiles import PROFILE_NAMES
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # glibc malloc settings for the notebook kernels; glibc reads them only at process start, so
-# they go into the kernels' environment. hugetlb=1 backs the heap with transparent huge pages;
-# trim_threshold=4 GiB keeps freed memory in the heap instead of returning it to the kernel,
-# so XLA's per-step buffers are not page-faulted anew on every step. Measured (benchmarks/
-# bench_ab.py, two interleaved pairs of runs on 2 cores): the VAT step 40 -> 44-47 % of the
-# bound, the supervised step 41 -> 38-45 %, scoring unchanged within the noise. (Those runs
-# also set mmap_threshold=4 GiB, which glibc 2.36 ignores: its limit is 32 MiB on 64-bit.)
-# Opt out with RBCORE_MALLOC_TUNING=0; a GLIBC_TUNABLES of the user's own is kept.
-MALLOC_TUNABLES = "glibc.malloc.hugetlb=1:glibc.malloc.trim_threshold=4294967296"
+# they go into the kernels' environment: transparent huge pages for the heap, and mmap and trim
+# thresholds of 4 GiB, so that XLA's per-step buffers are reused rather than mapped and
+# page-faulted anew on every step. Measured as a set (benchmarks/bench_ab.py stages, plain and
+# tuned processes alternated, four pairs on 2 cores): never slower, the VAT step +0-17 %, the
+# supervised step +2-10 %, scoring +6-8 %. Parts of it were worse than nothing: the mmap
+# threshold alone cost the supervised step and scoring 15-20 %, hugetlb and trim without it
+# 20-45 %. Opt out with RBCORE_MALLOC_TUNING=0; a GLIBC_TUNABLES of the user's own is kept.
+MALLOC_TUNABLES = ":".join(
+    [
+        "glibc.malloc.hugetlb=1",
+        "glibc.malloc.mmap_threshold=4294967296",
+        "glibc.malloc.trim_threshold=4294967296",
+    ]
+)
 
 
 def kernel_environment(environ=None) -> dict[str, str]:
