@@ -26,8 +26,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # they go into the kernels' environment: transparent huge pages for the heap, and mmap and trim
 # thresholds of 4 GiB, so that XLA's per-step buffers are reused rather than mapped and
 # page-faulted anew on every step. Measured as a set (benchmarks/bench_ab.py stages, plain and
-# tuned processes alternated, four pairs on 2 cores): never slower, the VAT step +0-17 %, the
-# supervised step +2-10 %, scoring +6-8 %. Parts of it were worse than nothing: the mmap
+# tuned processes alternated, three undisturbed pairs on 2 cores): the VAT step +0-17 %, the
+# supervised step +2-10 %, scoring -4 to +9 %. Parts of it were worse than nothing: the mmap
 # threshold alone cost the supervised step and scoring 15-20 %, hugetlb and trim without it
 # 20-45 %. Opt out with RBCORE_MALLOC_TUNING=0; a GLIBC_TUNABLES of the user's own is kept.
 MALLOC_TUNABLES = ":".join(
