@@ -28,8 +28,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # page-faulted anew on every step. Measured as a set (benchmarks/bench_ab.py stages, plain and
 # tuned processes alternated, three undisturbed pairs on 2 cores): the VAT step +0-17 %, the
 # supervised step +2-10 %, scoring -4 to +9 %. Parts of it were worse than nothing: the mmap
-# threshold alone cost the supervised step and scoring 15-20 %, hugetlb and trim without it
-# 20-45 %. Opt out with RBCORE_MALLOC_TUNING=0; a GLIBC_TUNABLES of the user's own is kept.
+# threshold alone cost the supervised step 15-19 % and scoring 5-17 %, hugetlb and trim
+# without it 21-31 % and 41-50 %. Opt out with RBCORE_MALLOC_TUNING=0; a GLIBC_TUNABLES of
+# the user's own is kept.
 MALLOC_TUNABLES = ":".join(
     [
         "glibc.malloc.hugetlb=1",
