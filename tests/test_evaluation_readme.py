@@ -144,3 +144,19 @@ def test_real_alert_block_from_the_held_out_report(tmp_path):
     write_json_atomic(path, {"current": {"auc_vs_drb": 0.7}})  # the old schema: no held-out
     with pytest.raises(ValueError, match="real_alerts.json: no held-out comparison"):
         report.update_readme_real_alerts(readme, path)
+
+
+def test_command_line_rewrites_every_block_given(monkeypatch, capsys):
+    calls = []
+    for name in ("update_readme", "update_readme_study", "update_readme_week",
+                 "update_readme_real_alerts"):  # fmt: skip
+        monkeypatch.setattr(report, name, lambda r, p, name=name: calls.append((name, p)))
+    report.main(["--study", "s.json", "--week", "w.json", "--readme", "R.md"])
+    assert calls == [("update_readme_study", "s.json"), ("update_readme_week", "w.json")]
+    calls.clear()
+    report.main(["--metrics", "m.json", "--real-alerts", "a.json", "--readme", "R.md"])
+    assert calls == [("update_readme", "m.json"), ("update_readme_real_alerts", "a.json")]
+    calls.clear()
+    report.main(["--readme", "R.md"])  # no block named: the results block, default metrics
+    assert calls == [("update_readme", "build/default/run/metrics.json")]
+    assert "updated the results section of R.md" in capsys.readouterr().out

@@ -243,25 +243,30 @@ def update_readme_real_alerts(readme, report_path, *, command: str | None = None
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: `python -m rbcore.evaluation.readme [--metrics|--study|--week|--real-alerts P] --readme P`."""
+    """Command line: `python -m rbcore.evaluation.readme [--metrics|--study|--week|--real-alerts P]... --readme P`.
+
+    Every block given is rewritten; with none of --study, --week and --real-alerts, the
+    results block is rewritten from --metrics (default build/default/run/metrics.json).
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--metrics", default="build/default/run/metrics.json")
-    parser.add_argument("--study", help="noise_study.json: rewrite the study block instead")
-    parser.add_argument("--week", help="deployment_summary.json: rewrite the week block instead")
+    parser.add_argument("--metrics", help="metrics.json (default build/default/run/metrics.json)")
+    parser.add_argument("--study", help="noise_study.json: rewrite the study block")
+    parser.add_argument("--week", help="deployment_summary.json: rewrite the week block")
     parser.add_argument("--real-alerts", help="real_alerts.json: rewrite the real-alert block")
     parser.add_argument("--readme", default="README.md")
     args = parser.parse_args(argv)
+    blocks = (args.study, args.week, args.real_alerts)
+    if args.metrics is None and not any(blocks):
+        args.metrics = "build/default/run/metrics.json"
     for path, update, what in (
-        (args.real_alerts, update_readme_real_alerts, "real-alert"),
-        (args.week, update_readme_week, "week"),
+        (args.metrics, update_readme, "results"),
         (args.study, update_readme_study, "study"),
+        (args.week, update_readme_week, "week"),
+        (args.real_alerts, update_readme_real_alerts, "real-alert"),
     ):
         if path:
             update(args.readme, path)
             print(f"updated the {what} section of {args.readme} from {path}")
-            return
-    update_readme(args.readme, args.metrics)
-    print(f"updated the results section of {args.readme} from {args.metrics}")
 
 
 if __name__ == "__main__":
