@@ -10,7 +10,7 @@ median fraction of the bound of each variant:
         (rbcore.model.shared_input_logits, used by rbcore.inference.Scorer)
     conv2d_1 and its pooling in the form the training step picks (rbcore.train.step.
         conv1_form: phase for VAT, direct for supervised) / in the other; scoring in phase
-        form (default, rbcore.model._pooled_conv1) / direct
+        form (default, rbcore.model._pooled_conv1) / direct (_direct_pooled_conv1)
 
     .venv/bin/python benchmarks/bench_ab.py [--rounds 5] [--seconds 0.6]
 """
@@ -37,13 +37,6 @@ def _swapped(module, name: str, value):
         yield
     finally:
         setattr(module, name, default)
-
-
-def _direct_conv1(x, kernel, bias):
-    """max_pooling2d_1 the direct way: the 5x5 convolution, bias, ReLU, then the 2x2 pool."""
-    from rbcore import model
-
-    return model._max_pool_2x2(model.nnx.relu(model._input_conv(x, kernel) + bias))
 
 
 def _train_variants(alpha: float, b: int, flops: float) -> dict:
@@ -113,7 +106,7 @@ def _scoring_variants(b: int) -> dict:
     def direct(graphdefs, states, x):  # the shared pass with conv2d_1 and its pool direct
         from rbcore import model
 
-        with _swapped(model, "_pooled_conv1", _direct_conv1):
+        with _swapped(model, "_pooled_conv1", model._direct_pooled_conv1):
             return inference._forward.__wrapped__(graphdefs, states, x)
 
     fl = 2 * b * FLOPS_INFERENCE

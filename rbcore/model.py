@@ -190,17 +190,22 @@ def _pooled_conv1(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array
     """max_pooling2d_1 of raw inputs: relu(conv2d_1) max-pooled, [B, 29, 29, 3] -> [B, 12, 12, O].
 
     Notes:
-        The same sums as conv2d_1 followed by the 2x2 pool, rearranged (issue "every stage
-        near the compute bound"): 2x2 pixel blocks become channels, the four positions of a
-        pooling window become output channels, and the 5x5 convolution with 3 inputs becomes
-        a 3x3 one with 12 inputs and 4 x O outputs. The products are 44 % more (zeros of the
-        phase kernel) but the convolution is wide enough to run near the CPU's speed: about
-        1.8x faster forward on two cores, the layer timed alone (scoring by the two models of the
-        week +15 % in benchmarks/bench_ab.py). Output row and column 24, which the pooling drops, are never
-        computed. The bias and ReLU commute with the max.
+        The same sums as `_direct_pooled_conv1`, rearranged (issue "every stage near the
+        compute bound"): 2x2 pixel blocks become channels, the four positions of a pooling
+        window become output channels, and the 5x5 convolution with 3 inputs becomes a 3x3
+        one with 12 inputs and 4 x O outputs. The products are 44 % more (zeros of the phase
+        kernel) but the convolution is wide enough to run near the CPU's speed: about 1.8x
+        faster forward on two cores, the layer timed alone (scoring by the week's two models
+        +15 % in benchmarks/bench_ab.py). Output row and column 24, which the pooling drops,
+        are never computed. The bias and ReLU commute with the max.
     """
     y = _input_conv(_pixel_blocks(x), _phase_kernel(kernel))
     return nnx.relu(_max_of_phases(y) + bias)
+
+
+def _direct_pooled_conv1(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
+    """`_pooled_conv1` the direct way: the 5x5 convolution, bias, ReLU, then the 2x2 pool."""
+    return _max_pool_2x2(nnx.relu(_input_conv(x, kernel) + bias))
 
 
 class RBCNN(nnx.Module):
@@ -258,11 +263,10 @@ class RBCNN(nnx.Module):
                 as in `__call__`). The training step picks the faster for its kind of step
                 (`rbcore.train.step.conv1_form`).
         """
-        if form == "phase":
-            return self._after_pool1(_pooled_conv1(x, self.conv1.kernel[...], self.conv1.bias[...]))
-        if form != "direct":
+        if form not in ("direct", "phase"):
             raise ValueError(f"form must be 'direct' or 'phase', got {form!r}")
-        return self._after_pool1(_max_pool_2x2(nnx.relu(self._conv1(x))))
+        pooled = _pooled_conv1 if form == "phase" else _direct_pooled_conv1
+        return self._after_pool1(pooled(x, self.conv1.kernel[...], self.conv1.bias[...]))
 
     def head(self, pool1_out: jax.Array) -> jax.Array:
         """Logits float32[B] from max_pooling2d_1's output, float32[B, 12, 12, 32]."""

@@ -176,36 +176,24 @@ def run_all(plan: RunPlan, *, seed: int = 0, log=print) -> list[Path]:
     inherit this process's environment plus `kernel_environment()`.
     """
     import os
+    from unittest import mock
 
     if not plan.notebooks:
         log("no numbered notebooks to run")
         return []
-    added = kernel_environment()
-    saved = {k: os.environ.get(k) for k in added}
-    os.environ.update(added)
-    try:
-        return _run_each(plan, seed, log)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _run_each(plan: RunPlan, seed: int, log) -> list[Path]:
     done = []
-    for nb in plan.notebooks:
-        t0 = time.perf_counter()
-        log(f"[{plan.profile}] {nb.name} ...", end=" ", flush=True)
-        try:
-            done.append(run_notebook(nb, plan, seed=seed))
-        except NotebookFailed:
-            log("FAILED")
-            raise
-        seconds = time.perf_counter() - t0
-        record_time(plan, nb.stem, seconds)
-        log(f"done in {seconds:.0f} s")
+    with mock.patch.dict(os.environ, kernel_environment()):  # restored afterwards
+        for nb in plan.notebooks:
+            t0 = time.perf_counter()
+            log(f"[{plan.profile}] {nb.name} ...", end=" ", flush=True)
+            try:
+                done.append(run_notebook(nb, plan, seed=seed))
+            except NotebookFailed:
+                log("FAILED")
+                raise
+            seconds = time.perf_counter() - t0
+            record_time(plan, nb.stem, seconds)
+            log(f"done in {seconds:.0f} s")
     return done
 
 

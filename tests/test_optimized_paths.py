@@ -141,7 +141,8 @@ def test_phase_form_of_the_first_layer_matches_the_direct_one_with_gradients():
     # there ties exactly (the bias alone), so the first-maximum rule of both forms is
     # compared too. (A constant non-zero patch can tie in one form and not in the other:
     # the sums are taken in another order.)
-    from rbcore.model import _input_conv, _max_pool_2x2, _pooled_conv1
+    from rbcore.model import _direct_pooled_conv1 as direct
+    from rbcore.model import _pooled_conv1
 
     rng = np.random.default_rng(7)
     x = normalize_jax(_images(16, 8))
@@ -149,9 +150,6 @@ def test_phase_form_of_the_first_layer_matches_the_direct_one_with_gradients():
     kernel = jnp.asarray(rng.normal(0, 0.2, (5, 5, 3, 32)), jnp.float32)
     bias = jnp.asarray(rng.normal(0, 0.1, 32), jnp.float32)
     weight = jnp.asarray(rng.normal(size=(12, 12, 32)), jnp.float32)
-
-    def direct(x, k, b):
-        return _max_pool_2x2(jax.nn.relu(_input_conv(x, k) + b))
 
     def loss(form):
         return jax.jit(jax.value_and_grad(lambda *a: (form(*a) * weight).sum(), (0, 1, 2)))
