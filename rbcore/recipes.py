@@ -9,7 +9,8 @@ A recipe is a whole training protocol: the data treatment (`each`: one model per
 source: `rb:N` is line N of src/real_bogus.py, `README:N` line N of README.md, both in the
 paper's code (github.com/ichiro-takahashi/tomoe-realbogus, commit 0aeb3ee); "ours" marks our
 choices, "talk" the talk (Takahashi 2021). `talk_current` is what notebooks 02 and 03 do by
-default. `markdown_table` renders the table that the README shows (kept equal by a test).
+default. `rbcore.recipe_table` renders the table that the README shows (a test keeps them
+equal).
 
 Profiles size the recipes (`rbcore.profiles`): under `paper` a recipe runs at the code's
 values; under `smoke` and `default` its epochs are capped at the profile's (step "train" for
@@ -135,11 +136,24 @@ _COMPLEX_SOURCES = dict(
     validation="rb:290-292, rb:311-314 with rb:510-511", split_seed="README:164",
 )  # fmt: skip
 
-_DEPARTURES_COMMON = (
-    "one logit instead of the code's two (softmax of two logits = sigmoid of their "
-    "difference; the flag rule argmax != label is logit >= 0 != label)",
-    "the each/mix subsets are drawn with numpy's seeded generator, not TF's shuffle stream "
-    "(rb:198): the same sizes and seeds, other samples",
+# Departures of every paper_* recipe from the paper's code, kept on purpose.
+COMMON_DEPARTURES = (
+    "one logit instead of the code's two: the softmax of two logits is the sigmoid of their "
+    "difference, and the flag rule argmax != label (rb:868-871) is logit >= 0 != label",
+    "early stopping watches the validation cross-entropy of the labeled samples; Keras' "
+    "val_loss (rb:1012) is the whole weighted loss (CE, ECH, VAT) with flagged samples "
+    "labelled -1: the same epochs are chosen where CE dominates, not in general",
+    "every fold model starts from the training seed; the code reseeds TF with 0x5eed + fold "
+    "(rb:753). TF's and JAX's random streams differ anyway, so no run repeats the code's "
+    "numbers bit for bit",
+)
+_MIX_DRAW = (
+    "the mix subsets are drawn with numpy's seeded generator (seed = detector id, as rb:198), "
+    "not TF's shuffle stream: the same sizes, other samples"
+)
+_README_LAMBDAS = (
+    "the README leaves lambda_ce, lambda_ech and lambda_lds as shell variables (README:165): "
+    "the code's defaults here (rb:90-92)"
 )
 
 RECIPES: dict[str, Recipe] = {}
@@ -202,7 +216,7 @@ for _t, _line in (("each", "README:81-98"), ("mix", "README:100-116"), ("all", "
                     "all": "rb:290-292, rb:348-351 with rb:510-511",
                 }[_t],
             ),  # fmt: skip
-            departures=_DEPARTURES_COMMON if _t == "mix" else _DEPARTURES_COMMON[:1],
+            departures=(_MIX_DRAW,) if _t == "mix" else (),
         )
     )
 for _labels, _alpha, _line in (
@@ -227,11 +241,7 @@ for _labels, _alpha, _line in (
                 treatment="rb:1001-1002",
                 alpha="rb:91" if _alpha else "README:165 (lambda_lds=0)",
             ),  # fmt: skip
-            departures=_DEPARTURES_COMMON[:1]
-            + (
-                "the README leaves lambda_ce/lambda_ech/lambda_lds as shell variables "
-                "(README:165): the code's defaults (rb:90-92) here",
-            ),
+            departures=(_README_LAMBDAS,),
         )
     )
 _add(
@@ -345,148 +355,14 @@ def recipe_model_fields(recipe: Recipe) -> dict:
     return {k: v for k, v in recipe.train.items() if k in ("dropout_rate", "projection_shortcut")}
 
 
-# --------------------------------------------------------------------------- the README table
-
-_ROWS = (
-    ("treatment", "treatment"),
-    ("network", "network"),
-    ("labels of flagged samples", "labels"),
-    ("extra label errors", "label_noise"),
-    ("stage 1 folds", "fold_by"),
-    ("stage 1 early stopping on", "stage1_validation"),
-    ("stage 1 optimizer, lr, batch", "stage1_opt"),
-    ("stage 1 epochs (patience)", "stage1_epochs"),
-    ("optimizer", "optimizer"),
-    ("learning rate", "learning_rate"),
-    ("batch", "batch_size"),
-    ("epochs (patience)", "epochs"),
-    ("λ_ce, λ_auc, α (λ_vat)", "alpha"),
-    ("loss weights", "loss_weights"),
-    ("VAT space, ε, ξ", "vat_space"),
-    ("flagged in the batch", "flagged_in_batch"),
-    ("validation", "validation"),
-)
-
-
-def _cell(recipe: Recipe, key: str) -> str:
-    t, s1 = recipe.train, recipe.stage1
-    src = recipe.sources
-    prof = "profile"
-    if key in ("fold_by", "stage1_validation", "stage1_opt", "stage1_epochs"):
-        if s1 is None:
-            return "—"
-        ss = s1.sources
-        tr = s1.train
-        if key == "fold_by":
-            return f"{s1.fold_by}, seed {s1.fold_seed:#x} [{ss.get('fold_by', '')}]"
-        if key == "stage1_validation":
-            what = {"split": "10 % of the training folds", "all": "every sample"}[s1.validation]
-            return f"{what} [{ss.get('validation', '')}]"
-        if key == "stage1_opt":
-            if "optimizer" not in tr:
-                return prof
-            return (f"{tr['optimizer']}, {tr['learning_rate']:g}, {tr['batch_size']} "
-                    f"[{ss['optimizer']}; {ss['learning_rate']}; {ss['batch_size']}]")  # fmt: skip
-        return (f"{tr['epochs']:,} ({tr['patience']}) [{ss['epochs']}; {ss['patience']}]"
-                if "epochs" in tr else prof)  # fmt: skip
-    if key == "label_noise":
-        if recipe.label_noise is None:
-            return "off"
-        return f"×{recipe.label_noise:g}, seed {recipe.label_noise_seed} [{src['label_noise']}]"
-    if key == "epochs":
-        if "epochs" not in t:
-            return prof
-        return f"{t['epochs']:,} ({t['patience']}) [{src['epochs']}; {src['patience']}]"
-    if key == "alpha":
-        vals = [t.get(k) for k in ("lambda_ce", "lambda_auc", "alpha")]
-        if None in vals:
-            return f"profile, profile, {t['alpha']:g} [{src['alpha']}]"
-        refs = "; ".join(dict.fromkeys(src[k] for k in ("lambda_ce", "lambda_auc", "alpha")))
-        return f"{vals[0]:g}, {vals[1]:g}, {vals[2]:g} [{refs}]"
-    if key == "vat_space":
-        if "vat_space" not in t:
-            return "normalized, profile"
-        return f"{t['vat_space']}, {t['eps']:g}, {t['xi']:g} [{src['vat_space']}]"
-    if key == "validation":
-        if recipe.treatment == "all" and recipe.validation == "detectors":
-            return f"held-out detectors [{src['validation']}]"
-        what = {"each": "5:1:1 per detector", "mix": "5:1:1 per detector",
-                "all": "75:25 split, early stopping on every sample"}[recipe.treatment]  # fmt: skip
-        return f"{what} [{src['validation']}]"
-    value = getattr(recipe, key, None) if key in ("treatment", "network", "labels") else t.get(key)
-    if value is None:
-        return prof if key in ("optimizer", "learning_rate", "batch_size") else "—"
-    if isinstance(value, float):
-        value = f"{value:g}"
-    ref = src.get(key, "")
-    return f"{value} [{ref}]" if ref else str(value)
-
-
-def markdown_table() -> str:
-    """The recipe table of the README: one column per recipe, then the departures."""
-    names = list(RECIPES)
-    lines = ["| | " + " | ".join(f"`{n}`" for n in names) + " |"]
-    lines.append("|---" * (len(names) + 1) + "|")
-    for title, key in _ROWS:
-        lines.append(f"| {title} | " + " | ".join(_cell(RECIPES[n], key) for n in names) + " |")
-    lines.append("")
-    lines.append("Departures from the paper's code kept on purpose:")
-    lines.append("")
-    for n in names:
-        for d in RECIPES[n].departures:
-            lines.append(f"- `{n}`: {d}.")
-    return "\n".join(lines) + "\n"
-
-
-README_BEGIN, README_END = "<!-- recipes:begin -->\n", "<!-- recipes:end -->"
-
-
-def write_readme(path) -> bool:
-    """Rewrite the recipes block of the README at `path` from `markdown_table`.
-
-    Returns:
-        Whether the file changed. Raises ValueError when the block's markers are missing.
-    """
-    import re
-    from pathlib import Path
-
-    from rbcore.files import write_text_atomic
-
-    path = Path(path)
-    text = path.read_text()
-    pattern = re.compile(re.escape(README_BEGIN) + r".*?" + re.escape(README_END), re.S)
-    if not pattern.search(text):
-        raise ValueError(f"{path}: no '{README_BEGIN.strip()}' ... '{README_END}' block")
-    new = pattern.sub(lambda _: README_BEGIN + markdown_table() + README_END, text)
-    if new != text:
-        write_text_atomic(path, new)
-    return new != text
-
-
-def main(argv=None) -> None:
-    """`python -m rbcore.recipes --readme README.md`: rewrite the README's recipe table."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--readme", default="README.md", help="the README to rewrite")
-    args = parser.parse_args(argv)
-    changed = write_readme(args.readme)
-    print(f"{args.readme}: recipe table {'rewritten' if changed else 'already current'}")
-
-
 __all__ = [
+    "COMMON_DEPARTURES",
     "LABEL_MODES",
     "RECIPES",
     "Recipe",
     "Stage1",
     "TREATMENTS",
     "get",
-    "markdown_table",
     "stage1_settings",
     "stage2_config",
-    "write_readme",
 ]
-
-
-if __name__ == "__main__":
-    main()

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rbcore import recipes
+from rbcore import recipe_table, recipes
 from rbcore.datasets import load_test, load_training
 from rbcore.mislabel.noise import error_table_from_truth, make_label_error, target_ratio
 from rbcore.simulation import write_test_set, write_training_set
@@ -170,4 +170,4 @@ def test_readme_table_is_the_code_table():
     text = README.read_text()
     m = re.search(r"<!-- recipes:begin -->\n(.*?)<!-- recipes:end -->", text, re.S)
     assert m, "README.md lacks the recipes block"
-    assert m.group(1) == recipes.markdown_table(), "run: python -m rbcore.recipes --readme"
+    assert m.group(1) == recipe_table.markdown_table(), "run: python -m rbcore.recipe_table"

@@ -39,6 +39,7 @@ __all__ = [
     "stage1_logits",
     "recipe_labels",
     "train_recipe",
+    "ledger_inputs",
     "score_recipe",
 ]
 
@@ -232,6 +233,27 @@ def train_recipe(
     write_json_atomic(run_dir / "models" / name / "recipe_summary.json", info, indent=2,
                       default=_json_default)  # fmt: skip
     return info
+
+
+def ledger_inputs(run_dir, name: str, params: pd.DataFrame) -> tuple:
+    """(flags, oof logits) of notebook 02's ledger when it ran recipe `name`, else (None, None).
+
+    Notebook 02 records its recipe in run_dir/mislabel_metrics.json; a ledger made by another
+    recipe's stage 1 is not this recipe's, so `train_recipe` then runs its own stage 1.
+    """
+    import json
+
+    from rbcore.train.experiment import labeled_mask_from_ledger
+
+    run_dir = Path(run_dir)
+    metrics, ledger = run_dir / "mislabel_metrics.json", run_dir / "label_ledger.csv"
+    if not (metrics.is_file() and ledger.is_file()):
+        return None, None
+    if json.loads(metrics.read_text()).get("recipe", "talk_current") != name:
+        return None, None
+    labeled, _ = labeled_mask_from_ledger(ledger, params)
+    oof = pd.read_csv(ledger).set_index("id").loc[params["id"].to_numpy(), "oof_logit"]
+    return ~labeled, oof.to_numpy(np.float64)
 
 
 def score_recipe(run_dir, name: str, images, detector_ids=None) -> np.ndarray:
