@@ -43,6 +43,10 @@ class TrainConfig:
     prefetch: int = 4  # batches gathered ahead by the background thread; our choice
     eval_batch_size: int = 1024  # batch of validation/inference passes; our choice
     log_every: int = 20  # steps between progress-bar updates (each one syncs the device)
+    architecture: str = "RBCNN"  # "RBCNN" (the talk's CNN, rbcore.model) or "PaperResNet"
+    # (the paper's code's model_type='complex', rbcore.resnet); dropout_rate is RBCNN's only
+    projection_shortcut: str = "as_coded"  # PaperResNet only: "as_coded" (a 1x1 projection in
+    # every block, block.py:77) or "as_intended" (only where channels or stride change)
 
     def __post_init__(self):
         if self.optimizer not in ("adam", "adadelta"):
@@ -64,6 +68,16 @@ class TrainConfig:
         for name in ("alpha", "lambda_ce", "lambda_auc", "eps", "xi", "patience", "n_power"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if self.architecture not in ("RBCNN", "PaperResNet"):
+            raise ValueError(
+                "TrainConfig.architecture must be 'RBCNN' or 'PaperResNet', "
+                f"got {self.architecture!r}"
+            )
+        if self.projection_shortcut not in ("as_coded", "as_intended"):
+            raise ValueError(
+                "TrainConfig.projection_shortcut must be 'as_coded' or 'as_intended', "
+                f"got {self.projection_shortcut!r}"
+            )
         if len(self.class_weight) != 2 or min(self.class_weight) < 0:
             raise ValueError(
                 f"TrainConfig.class_weight must be two weights >= 0, got {self.class_weight}"
@@ -73,6 +87,13 @@ class TrainConfig:
     def uses_unlabeled(self) -> bool:
         """Whether the loss has a term that needs no labels (LDS or entropy)."""
         return self.alpha > 0 or self.entmin
+
+    @property
+    def model_config(self) -> dict:
+        """The config of the model this run trains (`rbcore.model.build_model`)."""
+        if self.architecture == "PaperResNet":
+            return {"architecture": "PaperResNet", "projection_shortcut": self.projection_shortcut}
+        return {"architecture": "RBCNN", "dropout_rate": self.dropout_rate}
 
     @property
     def lr(self) -> float:

@@ -25,7 +25,7 @@ import numpy as np
 from flax import nnx
 
 from rbcore.inference import Placement, eval_view, gather, predict_views, prefetch
-from rbcore.model import IMAGE_SHAPE, RBCNN, build_model
+from rbcore.model import IMAGE_SHAPE, RBCNN, PaperResNet, build_model
 from rbcore.train import checkpoints
 from rbcore.train.config import TrainConfig
 from rbcore.train.step import make_optimizer, make_train_step
@@ -103,9 +103,7 @@ def _start(config: TrainConfig, out_dir, data_fn) -> _Run:
     placement.check(config.eval_batch_size, "eval_batch_size")
     if config.uses_unlabeled:
         placement.check(config.unlabeled_batch_size, "unlabeled_batch_size")
-    model = build_model(
-        {"architecture": "RBCNN", "dropout_rate": config.dropout_rate}, seed=config.seed
-    )
+    model = build_model(config.model_config, seed=config.seed)
     model.train()
     gd_train, params, rest = nnx.split(model, nnx.Param, ...)
     gd_eval = eval_view(model)[0]
@@ -200,8 +198,8 @@ def fit(
     config: TrainConfig,
     out_dir=None,
     progress: bool = True,
-) -> tuple[RBCNN, list[dict]]:
-    """Train an `RBCNN` (supervised, or VAT when `config.alpha > 0`).
+) -> tuple[RBCNN | PaperResNet, list[dict]]:
+    """Train the model of `config.architecture` (supervised, or VAT when `config.alpha > 0`).
 
     Args:
         images: raw float32[N, 29, 29, 3] cutouts, or anything indexable by an int array
