@@ -18,9 +18,17 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-# Perturbation radius in normalized-pixel units (inputs in [0, 1]): the paper's code
-# (Takahashi et al. 2022) uses eps = 0.1.
+# Perturbation radius (L2 norm per sample) in normalized-pixel units (inputs min-max scaled
+# to [0, 1], |x| ~ 25 for 29x29x3): our choice, 0.1 as a round value of the order Miyato et
+# al. use on normalized inputs. NOTE: the paper's code also uses eps = 0.1, but on RAW pixels
+# (model2.py MyModel: epsilon=0.1, applied to the input of `net`, whose first layer is the
+# min-max NormalizeSimple), not on the normalized ones; see PAPER_EPS_RAW and `vat_space`.
 DEFAULT_EPS = 0.1
+# The paper's VAT radii, in raw-pixel units (model2.py MyModel.__init__: epsilon=0.1, xi=1.0,
+# ip=1). Raw pixels of the simulated cutouts are electrons with a sky sigma of tens of e-
+# (`sky_sigma` reports it), so eps = 0.1 raw is a tiny perturbation.
+PAPER_EPS_RAW = 0.1
+PAPER_XI_RAW = 1.0
 # Finite-difference radius of the power iteration. Miyato's reference code uses xi = 1e-6,
 # the paper's code xi = 1.0. Our choice is 1e-2, relative to the input scale (inputs in
 # [0, 1], |x| ~ 25 for 29x29x3): with xi <= 1e-3 the logit change xi * grad f . d falls below
