@@ -41,7 +41,7 @@ def main(argv=None) -> None:
     s1 = recipes.stage1_settings(args.recipe, args.profile, epochs=args.epochs, seed=args.seed)
     cfg = s1["config"]
     print(f"recipe {args.recipe}, profile {args.profile}: {s1['n_folds']} folds, "
-          f"{cfg.architecture if hasattr(cfg, 'architecture') else 'RBCNN'}, {cfg.optimizer}, "
+          f"{cfg.architecture}, {cfg.optimizer}, "
           f"up to {cfg.epochs} epochs, early stopping on {s1['validation']}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         write_training_set(Path(tmp) / "train", args.n, seed=args.seed,

@@ -290,7 +290,7 @@ def _config(overrides: dict, network: str, recipe: str) -> TrainConfig:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     values = dict(overrides)
     if network != "RBCNN" or "architecture" in fields:
-        values["architecture"] = network
+        values.setdefault("architecture", network)  # an override (a test's) wins
     missing = sorted(set(values) - fields)
     if missing:
         raise ValueError(
@@ -337,8 +337,8 @@ def stage1_settings(
     k, base = profile_settings(profile, n_folds=n_folds, epochs=epochs, seed=seed)
     cap = None if profile == "paper" and epochs is None else base.epochs
     values = {**base.to_dict(), **_capped(stage.train, cap), **recipe_model_fields(recipe)}
+    values.pop("architecture", None)  # the recipe's network, unless overridden
     values.update({key: v for key, v in overrides.items() if v is not None})
-    values.pop("architecture", None)
     values["class_weight"] = tuple(values["class_weight"])
     config = _config(values, recipe.network, name)
     return dict(

@@ -298,7 +298,7 @@ def cnn_trainer(
             out_dir=out_dir,
             progress=progress,
         )
-        return lambda idx: predict_logits(model, Subset(images, idx))
+        return lambda idx: predict_logits(model, Subset(images, idx), config.eval_batch_size)
 
     return train_fn
 

@@ -112,21 +112,31 @@ def treatment_parts(
 
 
 def stage1_logits(
-    name: str, images, labels, detector_ids, *, profile: str, out_dir, seed: int = 0, **overrides
+    name: str, images, labels, detector_ids, *, profile: str, run_dir, seed: int = 0, **overrides
 ) -> np.ndarray:
-    """Out-of-fold logits of a recipe's stage 1 (resumable under `out_dir/mislabel/`).
+    """Out-of-fold logits of a recipe's stage 1, resumable and shared between recipes.
 
-    `overrides` (TrainConfig fields, None ignored) resize the fold models, e.g. in tests.
+    The fold scores live in run_dir/recipes/stage1/<key>/mislabel/, where the key is a hash
+    of the stage-1 settings and the labels: recipes with the same stage 1 on the same labels
+    (paper_complex_removed, _unlabeled, _pseudo) train it once. `overrides` (TrainConfig
+    fields, None ignored) resize the fold models, e.g. in tests.
     """
+    import hashlib
+    import json
+
     from rbcore import recipes
     from rbcore.mislabel.folds import assign_folds, cnn_trainer, out_of_fold_logits
 
     s1 = recipes.stage1_settings(name, profile, seed=seed, **overrides)
+    labels = np.asarray(labels).astype(np.int64)
     folds = assign_folds(s1["n_folds"], groups=detector_ids, labels=labels,
                          by=s1["fold_by"], seed=s1["fold_seed"])  # fmt: skip
     trainer = cnn_trainer(images, labels, s1["config"], validation=s1["validation"])
-    meta = {"recipe": name, "train_config": s1["config"].to_dict(), "n_folds": s1["n_folds"],
-            "fold_by": s1["fold_by"], "fold_seed": s1["fold_seed"]}  # fmt: skip
+    meta = {"train_config": s1["config"].to_dict(), "n_folds": s1["n_folds"],
+            "fold_by": s1["fold_by"], "fold_seed": s1["fold_seed"],
+            "validation": s1["validation"]}  # fmt: skip
+    key = hashlib.sha256(json.dumps(meta, sort_keys=True).encode() + labels.tobytes())
+    out_dir = Path(run_dir) / "recipes" / "stage1" / key.hexdigest()[:16]
     return out_of_fold_logits(folds, trainer, run_dir=out_dir, meta=meta)
 
 
@@ -171,7 +181,8 @@ def train_recipe(
         images, params: the training set (`TrainingSet.images`, `.params` with detector_id,
             label and, for `label_noise`, the truth `label_is_wrong`).
         profile: sizes the run (`rbcore.recipes.stage2_config`, `stage1_settings`).
-        run_dir: stage 1 under run_dir/recipes/<name>/, models under run_dir/models/<name>/.
+        run_dir: stage 1 under run_dir/recipes/stage1/ (`stage1_logits`), models under
+            run_dir/models/<name>/.
         seed: training seed (stage 1 and 2).
         flags: bool[N] flags of this recipe's stage 1 already made (notebook 02's ledger when
             it ran this recipe); None: stage 1 runs here when the recipe needs flags.
@@ -192,10 +203,9 @@ def train_recipe(
     det = params["detector_id"].to_numpy()
     given = params["label"].to_numpy().astype(np.int64)
     labels, info = given, {"recipe": name, "profile": profile, "seed": int(seed)}
-    s1_dir = run_dir / "recipes" / name
 
-    def stage1(y, sub):
-        return stage1_logits(name, images, y, det, profile=profile, out_dir=s1_dir / sub,
+    def stage1(y):
+        return stage1_logits(name, images, y, det, profile=profile, run_dir=run_dir,
                              seed=seed, **overrides)  # fmt: skip
 
     if recipe.label_noise is not None:
@@ -203,7 +213,7 @@ def train_recipe(
 
         if "label_is_wrong" not in params.columns:
             raise ValueError(f"recipe {name!r}: label_noise needs the truth column label_is_wrong")
-        z = stage1(given, "base") if base_logits is None else np.asarray(base_logits)
+        z = stage1(given) if base_logits is None else np.asarray(base_logits)
         table = error_table_from_truth(z, given, params["label_is_wrong"].to_numpy())
         flips = make_label_error(z, given, table, factor=recipe.label_noise,
                                  seed=recipe.label_noise_seed)  # fmt: skip
@@ -211,7 +221,7 @@ def train_recipe(
         info.update(n_noise_flips=int(flips.sum()), noise_table=table)
         flags = None  # the flags come from stage 1 on the noisy labels (rb:445-450, 481-493)
     if recipe.needs_flags and flags is None:
-        flags = flag_disagreements(labels, sigmoid(stage1(labels, "stage1")), 0.5)
+        flags = flag_disagreements(labels, sigmoid(stage1(labels)), 0.5)
     if flags is not None:
         info["n_flagged"] = int(np.sum(flags))
     y, mask = recipe_labels(recipe, labels, flags)
