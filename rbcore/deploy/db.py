@@ -188,10 +188,7 @@ def _connect_postgresql(url: str):
 
 def _sqlite_file(conn) -> str:
     """The file of a SQLite connection's main database (":memory:" when none)."""
-    try:
-        rows = conn.execute("PRAGMA database_list").fetchall()
-    except sqlite3.Error:
-        return "SQLite database"
+    rows = conn.execute("PRAGMA database_list").fetchall()  # no file is read for this
     return next((r[2] for r in rows if r[1] == "main"), "") or ":memory:"
 
 
