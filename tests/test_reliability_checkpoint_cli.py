@@ -8,7 +8,6 @@ status 130 and no output file.
 
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -168,7 +167,6 @@ def test_ctrl_c_during_score_one_line_status_130_no_output(ckpt_dir, tmp_path):
         [sys.executable, "-m", "rbcore", "score", "--checkpoint", str(ckpt_dir), "--input",
          str(path), "--output", str(out), "--batch-size", "64"],
         cwd=REPO, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
     seen = ""
     deadline = time.monotonic() + 120
