@@ -28,6 +28,12 @@ def test_one_slash_or_empty_urls_are_refused(url, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # no folder "sqlite:" or "postgresql:" appears
 
 
+def test_one_slash_url_hides_its_password():
+    with pytest.raises(ValueError) as err:
+        connect("postgresql:/rb:secret@host/db")
+    assert "secret" not in str(err.value) and "'postgresql:/rb:***@host/db'" in str(err.value)
+
+
 def test_sqlite_file_that_is_not_a_database_names_it(tmp_path):
     path = tmp_path / "notes.sqlite"
     path.write_bytes(b"these are my notes, not a database" * 100)

@@ -145,8 +145,8 @@ POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 def display_url(url) -> str:
     """`url` with its password replaced by ***, for messages and notebook output."""
     s = str(url)
-    if "://" not in s:
-        return s
+    if "://" not in s:  # a path, or a URL with one slash: hide a "user:password@" all the same
+        return re.sub(r"([^:/@]+):[^:/@]*@", r"\1:***@", s)
     scheme, rest = s.split("://", 1)
     netloc, sep, tail = rest.partition("/")
     if "@" in netloc:
