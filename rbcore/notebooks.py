@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             start=args.start,
         )
         run_all(plan, seed=args.seed)
-    except (NotebookFailed, FileNotFoundError, ValueError) as e:
+    except (NotebookFailed, OSError, ValueError) as e:  # OSError: a folder it cannot make
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
