@@ -33,13 +33,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rbcore._xla import EXIT_INTERRUPTED
 from rbcore.model import IMAGE_SHAPE
 
 # copied to the output if present; candid and objectId are the ZTF alert packets' ids
 ID_COLUMNS = ("candidate_id", "id", "detector_id", "object_id", "candid", "objectId")
 KEY_COLUMNS = ("candidate_id", "id", "candid")  # each names one candidate (with detector_id)
 EXIT_BAD_INPUT = 2  # the argparse convention for usage errors
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shells' status for a command ended by Ctrl-C
 READ_BLOCK = 32768  # most triplets read from disk at a time (~330 MB of float32), any batch size
 
 

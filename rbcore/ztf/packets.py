@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rbcore._xla import EXIT_INTERRUPTED, exit_with
 from rbcore.ztf.stamps import (
     FLOAT_FIELDS,
     INT_FIELDS,
@@ -360,7 +361,7 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:  # Ctrl-C: nothing is written before the final atomic rename
         print("rbcore.ztf.packets: interrupted; no output written", file=sys.stderr)
-        return 130  # 128 + SIGINT, the shells' status for a command ended by Ctrl-C
+        return EXIT_INTERRUPTED
     if not args.quiet:
         for line in summary.problems:
             print(f"rbcore.ztf.packets: skipped {line}", file=sys.stderr)
@@ -369,4 +370,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())
