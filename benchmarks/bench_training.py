@@ -140,15 +140,35 @@ def main(argv=None) -> None:
                         args.seconds)  # fmt: skip
         else:
             flops = resnet_flops()
+            inside, xla = _resnet_flop_checks()
             print(
                 f"resnet FLOPs per sample: forward {flops['inference'] / 1e6:.2f} M (counted by "
-                f"layer, rbcore.resnet.forward_flops), supervised step "
+                f"layer, rbcore.resnet.forward_flops; {inside / 1e6:.2f} M without the taps on "
+                f"'same' padding, XLA's cost analysis {xla / 1e6:.2f} M), supervised step "
                 f"{flops['supervised'] / 1e6:.1f} M, VAT step {flops['vat'] / 1e6:.1f} M",
                 flush=True,
             )
             _time_model(arch, "resnet ", flops, only, bound, args.resnet_batch_size or
                         args.batch_size, args.resnet_inference_batch_size, args.seconds)  # fmt: skip
     print(f"bound at the end: {gemm_gflops():,.1f} GFLOP/s", flush=True)
+
+
+def _resnet_flop_checks() -> tuple[float, float]:
+    """(forward FLOPs without the padding taps, XLA's cost analysis of the forward pass)."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from rbcore.model import build_model
+    from rbcore.resnet import forward_flops
+
+    model = build_model({"architecture": "PaperResNet"})
+    inside = float(sum(forward_flops(model, count_padding=False).values()))
+    graphdef, state = nnx.split(model)
+    fwd = jax.jit(lambda st, x: nnx.merge(graphdef, st)(x))
+    cost = fwd.lower(state, jnp.zeros((1, 29, 29, 3))).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return inside, float((cost or {}).get("flops", float("nan")))
 
 
 def _time_model(arch, prefix, flops, only, bound, b, inference_b, seconds) -> None:

@@ -225,21 +225,35 @@ class PaperResNet(nnx.Module):
         return self.classify(self.trunk(x))
 
 
-def forward_flops(model: PaperResNet, size: int = 29) -> dict[str, int]:
+def _taps(n: int, k: int, s: int) -> int:
+    """Kernel taps over one axis of a 'same' convolution that land inside the input."""
+    out = -(-n // s)
+    lo = max((out - 1) * s + k - n, 0) // 2
+    return sum(0 <= i * s - lo + t < n for i in range(out) for t in range(k))
+
+
+def forward_flops(model: PaperResNet, size: int = 29, count_padding: bool = True) -> dict:
     """FLOPs per sample of one forward pass, by layer (a multiply-add counting 2).
 
     Counted from the layers' kernel shapes and their 'same' output sizes (ceil(in / stride));
     convolutions and dense layers only (FRN, scSE's products, ReLU, pooling and the residual
     sums are elementwise, under 1 % together). Keys: layer names; "conv_in" is the first
     convolution, whose input gradient a training step does not need.
+
+    Args:
+        count_padding: count the taps on the zeros of the 'same' padding, which a dense
+            convolution computes (True: ~214 M, the issue's figure), or only those inside the
+            input (False: ~185 M, what XLA's cost analysis reports for the convolutions).
     """
     out: dict[str, int] = {}
 
     def conv(name, layer, n):
         kh, kw, cin, cout = layer.kernel.shape
-        n = -(-n // layer.strides[0])
-        out[name] = 2 * n * n * kh * kw * cin * cout
-        return n
+        s = layer.strides[0]
+        m = -(-n // s)
+        taps = m * kh if count_padding else _taps(n, kh, s)
+        out[name] = 2 * taps * taps * cin * cout
+        return m
 
     def block(name, b, n):
         m = conv(f"{name}.conv1", b.conv1, n)
