@@ -32,7 +32,7 @@ def save_model(
 
     Args:
         path_dir: checkpoint directory.
-        model: an `RBCNN`.
+        model: an `RBCNN` or a `PaperResNet` (the config records which).
         config: the model config; defaults to `model_config(model)`.
         extra: JSON-serializable metadata stored beside it (training config, epoch...).
 
