@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # Perturbation radius (L2 norm per sample) in normalized-pixel units (inputs min-max scaled
 # to [0, 1], |x| ~ 25 for 29x29x3): our choice, 0.1 as a round value of the order Miyato et
@@ -164,3 +165,38 @@ def virtual_adversarial_loss(
         logits_fn, x, key=key, clean_logits=clean_logits, eps=eps, xi=xi, n_power=n_power
     )
     return jnp.mean(kl_divergence_with_logits(clean_logits, logits_fn(x + r_adv)))
+
+
+def sky_sigma(images, *, channel: int = 1, border: int = 4) -> float:
+    """Median per-pixel sky sigma of raw cutouts: the scale that gives a raw eps its meaning.
+
+    Args:
+        images: float[N, H, W, C] raw cutouts (NaN = masked, ignored).
+        channel: which channel (0 ref, 1 new, 2 sub; default new).
+        border: width in pixels of the frame whose pixels estimate the sky (the candidate
+            sits in the centre; our choice, 4 of 29 pixels).
+
+    Returns:
+        The median over cutouts of 1.4826 x MAD of the border pixels (a robust Gaussian
+        sigma that stars in the frame barely move), in the raw units of `images`.
+
+    Notes:
+        An eps on raw pixels spreads over H W C pixels: its per-pixel RMS is
+        eps / sqrt(H W C) (0.1 / sqrt(2523) = 0.002 for 29x29x3), to be compared with this sigma.
+    """
+    x = np.asarray(images, np.float64)
+    if x.ndim != 4 or not 0 <= channel < x.shape[-1]:
+        raise ValueError(
+            f"sky_sigma: images must be [N, H, W, C] with channel {channel}, got {x.shape}"
+        )
+    if not 0 < border < min(x.shape[1:3]) // 2:
+        raise ValueError(
+            f"sky_sigma: border must be in [1, {min(x.shape[1:3]) // 2 - 1}], got {border}"
+        )
+    ch = x[..., channel]
+    frame = np.ones(ch.shape[1:], bool)
+    frame[border:-border, border:-border] = False
+    pix = ch[:, frame]
+    med = np.nanmedian(pix, axis=1, keepdims=True)
+    sigma = 1.4826 * np.nanmedian(np.abs(pix - med), axis=1)
+    return float(np.nanmedian(sigma))
