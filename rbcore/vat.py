@@ -200,3 +200,26 @@ def sky_sigma(images, *, channel: int = 1, border: int = 4) -> float:
     med = np.nanmedian(pix, axis=1, keepdims=True)
     sigma = 1.4826 * np.nanmedian(np.abs(pix - med), axis=1)
     return float(np.nanmedian(sigma))
+
+
+def eps_in_sky_sigmas(images, eps: float, *, space: str) -> dict[str, float]:
+    """Per-pixel RMS of an L2 radius `eps`, in units of each channel's sky sigma.
+
+    Args:
+        images: float[N, H, W, 3] raw cutouts (ref, new, sub).
+        eps: L2 norm of r_adv per sample (spread evenly: per-pixel RMS eps / sqrt(H W C)).
+        space: "raw" (eps on raw pixels, the paper's code) or "normalized" (eps on the [0, 1]
+            min-max normalized inputs, `rbcore.preprocess.normalize`).
+
+    Returns:
+        {"ref", "new", "sub"}: eps / sqrt(H W C) / `sky_sigma` of that channel in `space`.
+    """
+    from rbcore.preprocess import normalize
+
+    x = np.asarray(images, np.float32)
+    if space not in ("raw", "normalized"):
+        raise ValueError(f"space must be 'raw' or 'normalized', got {space!r}")
+    if space == "normalized":
+        x = normalize(x)
+    rms = eps / np.sqrt(np.prod(x.shape[1:]))
+    return {name: rms / sky_sigma(x, channel=c) for c, name in enumerate(("ref", "new", "sub"))}

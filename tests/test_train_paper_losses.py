@@ -15,7 +15,7 @@ from rbcore.preprocess import normalize, normalize_jax
 from rbcore.train import TrainConfig
 from rbcore.train.config import PAPER_STAGE2
 from rbcore.train.step import loss_fn, loss_weights, make_optimizer, step_keys, vat_view
-from rbcore.vat import sky_sigma, virtual_adversarial_perturbation
+from rbcore.vat import eps_in_sky_sigmas, sky_sigma, virtual_adversarial_perturbation
 
 
 class TinyNet(nnx.Module):
@@ -120,6 +120,8 @@ def test_sky_sigma_recovers_the_noise_of_a_flat_sky():
     x[:, 10:19, 10:19, 1] += 1e4  # a bright source in the centre does not enter
     x[0, 0, 0, 1] = np.nan
     assert abs(sky_sigma(x, channel=1) - 7.0) < 0.2
+    ratio = eps_in_sky_sigmas(x, 0.1, space="raw")["new"]  # per-pixel RMS / sigma
+    np.testing.assert_allclose(ratio, 0.1 / np.sqrt(29 * 29 * 3) / sky_sigma(x, channel=1))
     with pytest.raises(ValueError, match="border"):
         sky_sigma(x, border=20)
 
