@@ -153,11 +153,19 @@ def main(argv=None) -> None:
     parser.add_argument("--eps-scan", action="store_true", help=f"also eps {SCAN_EPS}")
     parser.add_argument("--out", default=str(ROOT / "vat_few_labels.json"))
     parser.add_argument("--cache-dir", default="/tmp/rbcore_vat_few_labels")
+    parser.add_argument("--report", nargs="+", metavar="JSON", help="print the table of the "
+                        "runs in these result files (same setup) and exit")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.report:
+        docs = [read_json(p, missing="run this script first") for p in args.report]
+        if any(d["setup"] != docs[0]["setup"] for d in docs):
+            raise ValueError(f"{args.report}: the result files have different setups")
+        print_table(summary({k: r for d in docs for k, r in d["runs"].items()}))
+        return
     cache = Path(args.cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     data = load_data(cache)
-    methods = {m: METHODS[m] for m in args.methods}
+    methods = {m: METHODS[m] for m in args.methods if m in METHODS}
     if args.eps_scan:
         for e in SCAN_EPS:
             methods[f"vat_normalized_eps{e:g}"] = dict(alpha=1.0, vat_space="normalized", eps=e)

@@ -6,6 +6,11 @@ that changes it most. r_adv is found without labels by power iteration on the He
 KL(p(x) || p(x + r)) at r = 0, so the loss also trains on unlabeled samples. Takahashi et al.
 (2022) treat the training samples that the mislabel step flags as unlabeled.
 
+Where r_adv lives is the caller's choice (`TrainConfig.vat_space`, `rbcore.train.step.vat_view`):
+on the [0, 1] min-max normalized inputs (Miyato's convention, rbcore's default) or on the raw
+pixels before the normalization (the paper's code, where eps = 0.1 and xi = 1.0 are in raw
+pixel units: electrons for the simulated cutouts, whose sky sigma `sky_sigma` measures).
+
 Every function here is pure; hyperparameters are keyword-only (the names follow Miyato's
 reference code, github.com/takerum/vat_tf). Our classifier has one logit per sample, so
 p(y | x) is a Bernoulli distribution with p(real) = sigmoid(logit).
@@ -100,7 +105,7 @@ def virtual_adversarial_perturbation(
     Args:
         logits_fn: maps float32[B, ...] inputs to float32[B] logits; it must run the model
             in inference mode (dropout off), as the paper's code does for the perturbed passes.
-        x: float32[B, ...] (normalized) inputs.
+        x: float32[B, ...] inputs (normalized, or raw when `logits_fn` normalizes).
         key: PRNG key for the random start direction d ~ N(0, I).
         clean_logits: float32[B] logits of `x`; computed with `logits_fn` if None. Held fixed
             (stop-gradient).
@@ -146,7 +151,7 @@ def virtual_adversarial_loss(
     Args:
         logits_fn: inference-mode model, float32[B, ...] -> float32[B] logits (see
             `virtual_adversarial_perturbation`).
-        x: float32[B, ...] (normalized) inputs; no labels needed.
+        x: float32[B, ...] inputs (normalized, or raw when `logits_fn` normalizes); no labels.
         key: PRNG key for the power iteration's start direction.
         clean_logits: float32[B] logits of `x`, held fixed; computed if None.
         eps, xi, n_power: see `virtual_adversarial_perturbation`.
