@@ -32,8 +32,8 @@ PAPER_STAGE2 = {
 # Departures from the paper's code that remain with PAPER_STAGE2 (losses, VAT, optimizer):
 # - one logit z with a sigmoid for the paper's two (z0, z1) with a softmax: z plays z1 - z0
 #   exactly (softmax(z0, z1)_1 = sigmoid(z1 - z0), the ECH's score model2.py:25), but the two
-#   dense columns of the paper move z1 - z0 at twice SGD's step and start at twice the
-#   variance (the function class and every loss value are the same);
+#   dense columns of the paper move z1 - z0 at twice SGD's step and start with the variance
+#   of a difference of two initial columns (the function class and every loss are the same);
 # - the LDS is KL(p || p_adv); the paper's Keras CategoricalCrossentropy(p, p_adv) is that
 #   plus the entropy of the constant target p: the same gradient, a different logged value;
 # - r_adv is normalized exactly (rbcore.vat.l2_normalize); the paper divides by
