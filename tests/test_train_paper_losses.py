@@ -150,3 +150,23 @@ def test_fit_with_flagged_in_batch_never_uses_their_labels(data):
     m2, _ = fit(x, np.where(mask, y, 1 - y), labeled_mask=mask, config=cfg, progress=False)
     assert same_params(m1, m2)
     assert h1[0]["step"] == len(y) // cfg.batch_size  # every sample is in the batches
+
+
+def test_checkpoint_without_the_new_fields_resumes_as_their_defaults(data, tmp_path):
+    import json
+
+    from rbcore.train import fit
+
+    x, y, *_ = data
+    cfg = TrainConfig(**{**SMALL, "epochs": 1})
+    fit(x, y, config=cfg, out_dir=tmp_path, progress=False)
+    path = tmp_path / "last" / "config.json"
+    meta = json.loads(path.read_text())
+    for k in ("loss_weights", "vat_space", "flagged_in_batch"):  # a checkpoint from before
+        del meta["extra"]["train_config"][k]
+    path.write_text(json.dumps(meta))
+    _, history = fit(x, y, config=cfg, out_dir=tmp_path, progress=False)  # resumes: done
+    assert len(history) == 1
+    with pytest.raises(ValueError, match="different TrainConfig"):
+        fit(x, y, config=dataclasses.replace(cfg, vat_space="raw"), out_dir=tmp_path,
+            progress=False)  # fmt: skip
