@@ -47,7 +47,7 @@ PROFILES = {
     "smoke": {
         # Notebook 01: CI data in seconds (4 detectors, 30 real + 6,000 bogus test candidates).
         "survey": dict(n_train=3_000, n_detectors=4, n_test_real=30, n_test_bogus=6_000),
-        # Notebook 02: 2 folds because the smoke data has 4 detectors and CI has ~1 minute.
+        # Notebook 02: 2 folds so that CI takes ~1 minute (the paper code: 5).
         "mislabel": dict(n_folds=2, epochs=1),
         # Notebook 03: two models on 3,000 samples in about a minute on two CPU cores.
         "train": dict(epochs=4, batch_size=64, unlabeled_batch_size=64, patience=2),

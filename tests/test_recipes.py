@@ -94,6 +94,7 @@ def test_each_scores_every_candidate_with_its_own_detector(data, run_dir):
     name = "paper_simple_each"  # trained above, or here (resumed when done)
     train_recipe(name, ts.images, ts.params, profile="smoke", run_dir=run_dir, **TINY)
     det = test.params["detector_id"].to_numpy()
+    assert set(det) == {0, 1, 2}  # write_test_set(n_detectors=3): the training set's detectors
     z = score_recipe(run_dir, name, test.images, det)
     # swapping the detectors changes the scores: each candidate went to its own model
     assert not np.allclose(z, score_recipe(run_dir, name, test.images, (det + 1) % 3))
