@@ -104,6 +104,22 @@ def test_each_scores_every_candidate_with_its_own_detector(data, run_dir):
         score_recipe(run_dir, name, test.images)
 
 
+def test_ledger_flags_are_reused_only_for_the_recipe_that_made_them(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from rbcore.train.treatments import ledger_inputs
+
+    params = pd.DataFrame({"id": [0, 1, 2], "detector_id": [0, 0, 1], "label": [1, 0, 1]})
+    ledger = params.assign(flagged=[0, 1, 0], oof_logit=[2.0, 1.5, -3.0])
+    ledger.to_csv(tmp_path / "label_ledger.csv", index=False)
+    (tmp_path / "mislabel_metrics.json").write_text(json.dumps({"recipe": "paper_complex_removed"}))
+    flags, z = ledger_inputs(tmp_path, "paper_complex_removed", params)
+    assert flags.tolist() == [False, True, False] and z.tolist() == [2.0, 1.5, -3.0]
+    assert ledger_inputs(tmp_path, "paper_complex_unlabeled", params) == (None, None)
+
+
 # --------------------------------------------------------------------------- treatments
 
 

@@ -259,7 +259,7 @@ def ledger_inputs(run_dir, name: str, params: pd.DataFrame) -> tuple:
     metrics, ledger = run_dir / "mislabel_metrics.json", run_dir / "label_ledger.csv"
     if not (metrics.is_file() and ledger.is_file()):
         return None, None
-    if json.loads(metrics.read_text()).get("recipe", "talk_current") != name:
+    if json.loads(metrics.read_text()).get("recipe") != name:  # older ledgers: no recipe
         return None, None
     labeled, _ = labeled_mask_from_ledger(ledger, params)
     oof = pd.read_csv(ledger).set_index("id").loc[params["id"].to_numpy(), "oof_logit"]
