@@ -2,6 +2,7 @@
 
     judge:    .venv/bin/python benchmarks/ztf_braai.py judge [--n 10000] [--seed 0]
     transfer: .venv/bin/python benchmarks/ztf_braai.py transfer [--profile default] [--seed 0]
+    stamps:   .venv/bin/python benchmarks/ztf_braai.py stamps [--n 2000] [--seed 0]
 
 `judge` simulates the ZTF-like survey on braai's 63x63 grid (`rbcore.ztf.judge`), scores it
 with braai d6_m7 and prints per category braai's mean score and pass rate at 0.5, and the
@@ -15,6 +16,11 @@ against drb >= 0.5 (bootstrap interval), Spearman and asteroid recall on the hel
 alerts, with braai d6_m9 as a peer and ZTF's `rb` as a reference. drb IS braai d6_m7, the
 simulator's judge: the AUC measures agreement with the judge; the asteroid recall (a
 model-free criterion) carries the independent claim. Nothing here is tuned.
+
+`stamps` prints the pixel statistics of real and simulated 63x63 stamps that the ZTF preset's
+`template_on_science_scale` and `masks_shared` rest on (`rbcore.simulation.presets`): the
+template's median over the science's, the template's robust noise over the science's, and how
+the NaN masks of the three stamps coincide.
 """
 
 import argparse
@@ -40,6 +46,33 @@ def run_judge(n: int, seed: int) -> None:
         print(judge.category_table(on_sim).round(3).to_string())
     print(f"FNR {on_sim['fnr']:.2%} of {on_sim['n_real']} reals, FPR {on_sim['fpr']:.2%} of "
           f"{on_sim['n_bogus']} bogus (published: 1.1 % / 2.9 %; goal <= 2.2 % / 5.8 %)")  # fmt: skip
+
+
+def stamp_statistics(images) -> dict:
+    """Per-stamp medians and robust noise (1.4826 MAD) of (ref, new, sub); NaN masks."""
+    x = np.asarray(images, np.float64)
+    with np.errstate(invalid="ignore"):
+        x = np.where(np.abs(x) >= 1e30, np.nan, x)  # ZTF's blank value is no pixel
+    med = np.nanmedian(x, axis=(1, 2))
+    noise = 1.4826 * np.nanmedian(np.abs(x - med[:, None, None, :]), axis=(1, 2))
+    nan = np.isnan(np.asarray(images, np.float64))
+    return {
+        "template/science median": med[:, 0] / med[:, 1],
+        "template/science noise": noise[:, 0] / noise[:, 1],
+        "nan_any": int(nan.any(-1).sum()),
+        "nan_all": int(nan.all(-1).sum()),
+    }
+
+
+def run_stamps(n: int, seed: int) -> None:
+    with np.load(default_alerts_path(), allow_pickle=False) as d:
+        real = stamp_statistics(d["images"])
+    sim = stamp_statistics(judge.simulate_for_braai(n, seed=seed, n_threads=2)[0])
+    for name, st in (("real alerts", real), (f"simulated ({n})", sim)):
+        for key in ("template/science median", "template/science noise"):
+            q = np.nanpercentile(st[key], [5, 25, 50, 75, 95])
+            print(f"{name}: {key} percentiles 5/25/50/75/95 {np.round(q, 3).tolist()}")
+        print(f"{name}: NaN pixels in any stamp {st['nan_any']}, in all three {st['nan_all']}")
 
 
 def run_transfer(profile: str, seed: int) -> None:
@@ -78,9 +111,14 @@ def run_transfer(profile: str, seed: int) -> None:
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("judge", "transfer"))
+    p.add_argument("what", choices=("judge", "transfer", "stamps"))
     p.add_argument("--n", type=int, default=settings("default", "real_alerts")["braai_n_sim"])
     p.add_argument("--profile", default="default")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
-    run_judge(a.n, a.seed) if a.what == "judge" else run_transfer(a.profile, a.seed)
+    if a.what == "judge":
+        run_judge(a.n, a.seed)
+    elif a.what == "stamps":
+        run_stamps(min(a.n, 2000), a.seed)
+    else:
+        run_transfer(a.profile, a.seed)

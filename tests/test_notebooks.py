@@ -232,7 +232,6 @@ def test_06_real_alerts_counts_and_figures(smoke_run):
             assert (smoke_run[0].figures_dir / f"06_disagree_{model}_{tag}.png").exists()
 
 
-
 def test_06_braai_judges_the_simulation(smoke_run):
     """Issue 23: braai's verdicts on the simulated survey and braai d6_m9 as a peer."""
     from rbcore.profiles import settings
