@@ -46,6 +46,13 @@ def run_judge(n: int, seed: int) -> None:
         print(judge.category_table(on_sim).round(3).to_string())
     print(f"FNR {on_sim['fnr']:.2%} of {on_sim['n_real']} reals, FPR {on_sim['fpr']:.2%} of "
           f"{on_sim['n_bogus']} bogus (published: 1.1 % / 2.9 %; goal <= 2.2 % / 5.8 %)")  # fmt: skip
+    # where the simulated reals braai rejects come from: pass rate by host magnitude
+    passed = pd.Series(scores >= judge.BRAAI_THRESHOLD, index=truth.index)
+    for cat in ("sn_host", "galx"):
+        rows = truth["category"] == cat
+        bins = pd.cut(truth.loc[rows, "host_mag"], [0, 15, 16, 17, 18, 19, 30])
+        by = passed[rows].groupby(bins, observed=True).agg(["size", "mean"]).round(3)
+        print(f"{cat}: braai pass rate by host magnitude\n{by.T.to_string()}")
 
 
 def stamp_statistics(images) -> dict:
