@@ -185,19 +185,29 @@ def braai_inputs(images, *, version: str, padded=None, sub_flipped=None) -> np.n
         raise ValueError(f"braai_inputs: padded and sub_flipped must have length {n}")
     rows = row_wise(version)
     out = np.full((n, BRAAI_SIZE, BRAAI_SIZE, 3), PAD_VALUE, np.float32)
-    for i in range(n):
+    sign = np.where(flip, np.float32(-1.0), np.float32(1.0))[:, None, None]
+    whole = ~padded if x.shape[1:3] == (BRAAI_SIZE, BRAAI_SIZE) else np.zeros(n, bool)
+    idx = np.flatnonzero(whole)
+    for s in range(0, len(idx), 1024):  # full stamps in blocks (float64 norms, bounded memory)
+        i = idx[s : s + 1024]
+        out[i] = _normalized(x[i], sign[i], rows)
+    for i in np.flatnonzero(~whole):  # chip-edge or small stamps: cut back, pad at the end
         img = _unpad(x[i]) if padded[i] else x[i]
-        for c_out, c_in in enumerate((1, 0, 2)):  # (science, template, difference)
-            cut = np.nan_to_num(img[..., c_in], nan=0.0)
-            if c_in == 2 and flip[i]:
-                cut = -cut
-            axis = (-1,) if rows else (-2, -1)  # tf.keras.utils.normalize(axis=-1) / whole
-            blank = (np.abs(cut) >= SENTINEL_ABS).any(axis=axis, keepdims=True)
-            cut = np.where(blank, np.float32(0.0), cut)  # float32 norm overflow -> x / inf = 0
-            norm = np.linalg.norm(cut.astype(np.float64), axis=axis, keepdims=True)
-            cut = (cut / np.where(norm == 0, 1.0, norm)).astype(np.float32)  # zero stays zero
-            out[i, : cut.shape[0], : cut.shape[1], c_out] = cut
+        out[i, : img.shape[0], : img.shape[1]] = _normalized(img[None], sign[i : i + 1], rows)[0]
     return out
+
+
+def _normalized(x: np.ndarray, sign: np.ndarray, rows: bool) -> np.ndarray:
+    """float32[B, H, W, 3] (ref, new, sub) -> (science, template, difference), NaN -> 0, each
+    cutout's rows (d6_m7) or whole cutout (d6_m9) at unit L2 norm; `sign` float[B, 1, 1]
+    multiplies the difference."""
+    c = np.nan_to_num(x[..., [1, 0, 2]], nan=0.0)
+    c[..., 2] *= sign
+    axis = (2,) if rows else (1, 2)  # tf.keras.utils.normalize(axis=-1) / the whole cutout
+    blank = (np.abs(c) >= SENTINEL_ABS).any(axis=axis, keepdims=True)
+    c = np.where(blank, np.float32(0.0), c)  # float32 norm overflow in ZTF: x / inf = 0
+    norm = np.sqrt(np.square(c, dtype=np.float64).sum(axis=axis, keepdims=True))
+    return (c / np.where(norm == 0, 1.0, norm)).astype(np.float32)  # zero stays zero
 
 
 @jax.jit
