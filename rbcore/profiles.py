@@ -41,11 +41,12 @@ DEFAULT_ZTF_N_TRAIN = 20_000
 # VADA's LDS on the real alerts (Shu et al. 2018): alpha 1 and eps 0.1 as notebook 03's VAT
 # defaults (Miyato et al. 2018; the paper's code), not tuned on alerts; half of the
 # developer alerts (by objectId) adapt, the other half judge; seed of that split.
-# braai's judgement of the ZTF-like survey (issue 23): simulated candidates on braai's 63x63
-# grid. 10,000 (~3,300 bogus and ~6,700 reals at the training mix: binomial errors < 1 % on
-# the FPR): ~15 s simulated, ~60 s scored on 2 shared cores (measured: 3,000 in 4 s + 19 s).
-DEFAULT_BRAAI_N_SIM = 10_000
 ZTF_ADAPT = dict(ztf_alpha=1.0, ztf_eps=0.1, adapt_fraction=0.5, split_seed=0)
+# braai's judgement of the ZTF-like survey (issue 23, notebook 06 section 7): candidates on
+# braai's 63x63 grid. 10,000 (~3,300 bogus and ~6,700 reals at the training mix: binomial
+# errors < 1 % on the FPR): ~15 s simulated, ~60 s scored on 2 shared cores (measured: 3,000
+# in 4 s + 19 s); smoke 600 (CI), paper 200,000.
+BRAAI_N_SIM = {"smoke": 600, "default": 10_000, "paper": 200_000}
 
 PROFILES = {
     "smoke": {
@@ -66,7 +67,7 @@ PROFILES = {
         # ZTF-like survey (issue items 2-3): 3,000 simulated candidates, one epoch per model,
         # ~30 s on 2 cores with compilation (sim ~1,400 candidates/s, measured 2 shared cores).
         "real_alerts": dict(
-            n_boot=100, n_gallery=4, ztf_n_train=3_000, ztf_epochs=1, braai_n_sim=600, **ZTF_ADAPT
+            n_boot=100, n_gallery=4, ztf_n_train=3_000, ztf_epochs=1, **ZTF_ADAPT
         ),  # fmt: skip
         # Notebook 07 (issue 13): every row and two training seeds on 800 samples for 2 epochs,
         # two noise rates on 600 samples, so that CI runs every step in about a minute (the
@@ -108,12 +109,7 @@ PROFILES = {
         # ~1 M candidates in a few minutes on 2 cores; supernovae and variables boosted 300x.
         "deploy": dict(candidates_per_night=150_000, boost=300.0),
         "real_alerts": dict(
-            n_boot=1000,
-            n_gallery=8,
-            ztf_n_train=DEFAULT_ZTF_N_TRAIN,
-            ztf_epochs=3,
-            braai_n_sim=DEFAULT_BRAAI_N_SIM,
-            **ZTF_ADAPT,
+            n_boot=1000, n_gallery=8, ztf_n_train=DEFAULT_ZTF_N_TRAIN, ztf_epochs=3, **ZTF_ADAPT
         ),  # fmt: skip
         # Notebook 07 (issue 13) in ~17 min on 2 idle cores (DEFAULT_* above); two training
         # seeds (the issue's minimum for default), three folds for the sweep's flags.
@@ -153,12 +149,7 @@ PROFILES = {
         "deploy": dict(boost=1.0),
         # The ZTF-like survey at the survey's full training size, trained as notebook 03's.
         "real_alerts": dict(
-            n_boot=2000,
-            n_gallery=12,
-            ztf_n_train=2_000_000,
-            ztf_epochs=30,
-            braai_n_sim=200_000,
-            **ZTF_ADAPT,
+            n_boot=2000, n_gallery=12, ztf_n_train=2_000_000, ztf_epochs=30, **ZTF_ADAPT
         ),  # fmt: skip
         # The full study of issue 13: every row at full size with its own eps/alpha sweep,
         # 5 training seeds, the five noise rates at the full training size.
@@ -179,6 +170,8 @@ PROFILES = {
         ),  # fmt: skip
     },
 }
+for _name, _n in BRAAI_N_SIM.items():  # added to each profile's "real_alerts" step (issue 23)
+    PROFILES[_name]["real_alerts"]["braai_n_sim"] = _n
 
 
 def settings(profile: str, step: str, **overrides) -> dict:
