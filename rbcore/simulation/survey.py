@@ -453,18 +453,9 @@ def simulate_candidates(
         for i in range(len(starts))
     ]
     images = np.empty((n, cfg.cutout_size, cfg.cutout_size, 3), np.float32)
+    rest = (detector_id, boost, real_fraction, n_detectors)
     args = [
-        (
-            q,
-            images[st : st + CHUNK],
-            kind,
-            cfg,
-            night,
-            detector_id,
-            boost,
-            real_fraction,
-            n_detectors,
-        )  # fmt: skip
+        (q, images[st : st + CHUNK], kind, cfg, night, *rest)
         for q, st in zip(seqs, starts, strict=True)
     ]
     if n_threads > 1 and len(args) > 1:
