@@ -55,12 +55,18 @@ def split_5_1_1(idx, labels, seed1: int, seed2: int, where: str = "") -> tuple:
             f"{where or 'split_5_1_1'}: {counts.tolist()} samples of (bogus, real); a 5:1:1 "
             "split stratified by label needs at least 4 of each"
         )
-    train, rest = train_test_split(
-        idx, test_size=2.0 / 7.0, stratify=y, random_state=int(seed1), shuffle=True
-    )
-    val, test = train_test_split(
-        rest, test_size=0.5, stratify=np.asarray(labels)[rest], random_state=int(seed2)
-    )
+    try:
+        train, rest = train_test_split(
+            idx, test_size=2.0 / 7.0, stratify=y, random_state=int(seed1), shuffle=True
+        )
+        val, test = train_test_split(
+            rest, test_size=0.5, stratify=np.asarray(labels)[rest], random_state=int(seed2)
+        )
+    except ValueError as err:  # scikit-learn: too few of a class for a stratified split
+        raise ValueError(
+            f"{where or 'split_5_1_1'}: no 5:1:1 split stratified by label of "
+            f"{counts.tolist()} (bogus, real) samples ({err}); more training samples needed"
+        ) from err
     return np.sort(train), np.sort(val), np.sort(test)
 
 
