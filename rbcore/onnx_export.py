@@ -86,15 +86,31 @@ def rbcnn_plain(model: RBCNN, x: jax.Array) -> jax.Array:
 PLAIN_FORMS = {RBCNN: rbcnn_plain}
 
 
+def normalize_channels_first(x: jax.Array) -> jax.Array:
+    """`normalize_jax(x)` for x float32[N, H, W, C], computed on each (cutout, channel)'s pixels
+    laid out contiguously: the same values, bit for bit (a min, a max and elementwise
+    arithmetic per pixel, whatever the layout).
+
+    Notes:
+        In onnxruntime, the reductions over the pixels of an [N, H*W, C] tensor (a strided
+        axis) made the normalization cost about as much as both convolutions; with each
+        channel's pixels contiguous the exported model scored ~25 % faster (measured on two
+        loaded cores, issue 24). The transposes cost a pass each, which XLA mostly fuses.
+    """
+    b, h, w, c = x.shape
+    per_channel = x.transpose(0, 3, 1, 2).reshape(b * c, h * w, 1, 1)
+    return normalize_jax(per_channel).reshape(b, c, h, w).transpose(0, 2, 3, 1)
+
+
 def logits_function(model: nnx.Module):
-    """x float32[N, 29, 29, 3] raw -> logits float32[N]: normalization, then the model in
-    inference mode (its plain form when `PLAIN_FORMS` has one). `model` is left as it is."""
+    """x float32[N, 29, 29, 3] raw -> logits float32[N]: normalization (`normalize_jax`, as
+    `normalize_channels_first`), then the model in inference mode (its plain form when `PLAIN_FORMS` has one). `model` is left as it is."""
     graphdef, state = eval_view(model)
     twin = nnx.merge(graphdef, state)
     plain = PLAIN_FORMS.get(type(twin))
 
     def logits(x):
-        xn = normalize_jax(x)
+        xn = normalize_channels_first(x)
         return plain(twin, xn) if plain else twin(xn).reshape(-1)
 
     return logits

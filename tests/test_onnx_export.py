@@ -14,6 +14,7 @@ from rbcore.cli import main
 from rbcore.deploy import DeployConfig, run_deployment
 from rbcore.inference import Scorer, predict_logits
 from rbcore.model import build_model, model_config
+from rbcore.preprocess import normalize_jax
 
 # Every network rbcore builds (rbcore.model.build_model): the export must hold for each.
 ARCHITECTURES = [{"architecture": "RBCNN"}]
@@ -86,6 +87,13 @@ def test_metadata_records_the_version_and_checkpoint_hash(exported):
     proto = onnx.load(str(path))
     assert proto.opset_import[0].version == onnx_export.OPSET
     assert "NaN = masked" in proto.doc_string
+
+
+def test_the_export_normalizes_as_rbcore_bit_for_bit():
+    x = cutouts(64, seed=8)
+    np.testing.assert_array_equal(
+        np.asarray(onnx_export.normalize_channels_first(x)), np.asarray(normalize_jax(x))
+    )
 
 
 def test_the_plain_form_equals_the_model():
