@@ -26,6 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from rbcore.pooling import max_pool_2x2 as _max_pool_2x2
+from rbcore.resnet import PROJECTION_SHORTCUTS, PaperResNet
+
 # Cutout geometry of the Tomo-e dataset: 29x29 pixels, channels (ref, new, sub).
 CUTOUT_SIZE = 29
 N_CHANNELS = 3
@@ -35,47 +38,6 @@ IMAGE_SHAPE = (CUTOUT_SIZE, CUTOUT_SIZE, N_CHANNELS)  # one triplet, channels la
 # Keras "mnist_cnn" example whose layer sequence this model follows (conv32-conv64-pool-
 # dropout-dense128); an assumption, stated here and in the README.
 DEFAULT_DROPOUT_RATE = 0.25
-
-
-def _pool_windows(x: jax.Array) -> jax.Array:
-    """float32[B, H, W, C] -> float32[B, H//2, 2, W//2, 2, C] (odd edges dropped, as Keras)."""
-    b, h, w, c = x.shape
-    h2, w2 = h // 2, w // 2
-    return x[:, : 2 * h2, : 2 * w2, :].reshape(b, h2, 2, w2, 2, c)
-
-
-@jax.custom_vjp
-def _max_pool_2x2(x: jax.Array) -> jax.Array:
-    """2x2 max-pool, stride 2, 'VALID' (Keras MaxPooling2D default: floor of odd sizes).
-
-    Notes:
-        The gradient is a custom VJP with a mask: the gradient of nnx.max_pool (XLA's
-        select-and-scatter) and even of a reshape-and-max ran several times slower on CPU
-        (issue 4; benchmarks/bench_training.py). Gradient of a tie: see _max_pool_bwd.
-    """
-    return _pool_windows(x).max(axis=(2, 4))
-
-
-def _max_pool_fwd(x):
-    y = _max_pool_2x2(x)
-    return y, (x, y)
-
-
-def _max_pool_bwd(res, g):
-    x, y = res
-    b, h, w, c = x.shape
-    hit = _pool_windows(x) == y[:, :, None, :, None, :]
-    # The first maximal element of each window (row-major) takes the gradient, as in
-    # XLA's select-and-scatter and TensorFlow's MaxPoolGrad.
-    h00, h01, h10, h11 = (hit[:, :, i, :, j] for i in (0, 1) for j in (0, 1))
-    first = (h00, h01 & ~h00, h10 & ~(h00 | h01), h11 & ~(h00 | h01 | h10))
-    g00, g01, g10, g11 = (jnp.where(m, g, 0.0) for m in first)
-    rows = (jnp.stack([g00, g01], axis=3), jnp.stack([g10, g11], axis=3))
-    gx = jnp.stack(rows, axis=2).reshape(b, h // 2 * 2, w // 2 * 2, c)
-    return (jnp.pad(gx, ((0, 0), (0, h % 2), (0, w % 2), (0, 0))),)
-
-
-_max_pool_2x2.defvjp(_max_pool_fwd, _max_pool_bwd)
 
 
 def _conv_nhwc(x: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -302,20 +264,38 @@ def shared_input_logits(models: list[RBCNN], x: jax.Array) -> tuple[jax.Array, .
     )
 
 
-def model_config(model: RBCNN) -> dict:
+ARCHITECTURES = ("RBCNN", "PaperResNet")  # the talk's CNN; the paper's ResNet (rbcore.resnet)
+
+
+def model_config(model: RBCNN | PaperResNet) -> dict:
     """The constructor arguments that rebuild `model` (stored with checkpoints)."""
+    if isinstance(model, PaperResNet):
+        return {"architecture": "PaperResNet", "projection_shortcut": model.projection_shortcut}
     return {"architecture": "RBCNN", "dropout_rate": float(model.dropout_rate)}
 
 
-def build_model(config: dict | None = None, *, seed: int = 0) -> RBCNN:
-    """Build an `RBCNN` from a config dict as returned by `model_config`."""
+def build_model(config: dict | None = None, *, seed: int = 0) -> RBCNN | PaperResNet:
+    """Build an `RBCNN` or a `PaperResNet` from a config dict as returned by `model_config`.
+
+    A config without "architecture" (checkpoints written before the ResNet existed) is RBCNN.
+    """
     config = dict(config or {"architecture": "RBCNN"})
     arch = config.pop("architecture", "RBCNN")
-    if arch != "RBCNN":
-        raise ValueError(f"unknown architecture {arch!r}; this version of rbcore builds 'RBCNN'")
-    unknown = set(config) - {"dropout_rate"}
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHITECTURES}")
+    fields = {"RBCNN": {"dropout_rate"}, "PaperResNet": {"projection_shortcut"}}[arch]
+    unknown = set(config) - fields
     if unknown:
-        raise ValueError(f"unknown RBCNN config fields {sorted(unknown)}; expected 'dropout_rate'")
+        raise ValueError(
+            f"unknown {arch} config fields {sorted(unknown)}; expected {sorted(fields)}"
+        )
+    if arch == "PaperResNet":
+        shortcut = config.get("projection_shortcut", "as_coded")
+        if shortcut not in PROJECTION_SHORTCUTS:
+            raise ValueError(
+                f"projection_shortcut must be one of {PROJECTION_SHORTCUTS}, got {shortcut!r}"
+            )
+        return PaperResNet(rngs=nnx.Rngs(seed), **config)
     rate = config.get("dropout_rate", DEFAULT_DROPOUT_RATE)
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate < 1.0:
         raise ValueError(f"dropout_rate must be a number in [0, 1), got {rate!r}")

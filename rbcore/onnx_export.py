@@ -162,7 +162,9 @@ def checkpoint_metadata(path_dir, meta: dict) -> dict:
     import rbcore
 
     sha = meta["weights_sha256"]
+    survey = (meta.get("extra") or {}).get("survey")  # recorded by ZTF-trained models
     return {
+        **({"survey": str(survey)} if survey else {}),
         # as rbcore.inference.model_version names a model: <checkpoint name>:<sha12>
         "model_version": f"{Path(path_dir).resolve().name}:{sha[:12]}",
         "weights_sha256": sha,
@@ -290,7 +292,8 @@ def make_scorer(models: dict, batch_size: int = 1024, engine: str = DEFAULT_ENGI
 
 
 def checkpoint_scorer(checkpoint, batch_size: int = 1024, engine: str = DEFAULT_ENGINE):
-    """A scorer {"model": ...} of a checkpoint directory, or (engine "onnx") of an .onnx file.
+    """(scorer {"model": ...}, checkpoint meta) of a checkpoint directory, or (engine "onnx")
+    of an .onnx file, whose meta is {"extra": {"survey": ...}} when its metadata records one.
 
     Raises:
         FileNotFoundError, ValueError: missing or damaged checkpoint, an .onnx file with the
@@ -304,6 +307,9 @@ def checkpoint_scorer(checkpoint, batch_size: int = 1024, engine: str = DEFAULT_
     if path.suffix.lower() == ".onnx" and path.is_file():
         if engine != "onnx":
             raise ValueError(f"{path}: an ONNX model scores with the onnx engine (--engine onnx)")
-        return OnnxScorer({"model": path}, batch_size)
-    model, _ = load_model(path)
-    return make_scorer({"model": model}, batch_size, engine)
+        survey = read_metadata(path).get("survey")
+        return OnnxScorer({"model": path}, batch_size), {
+            "extra": {"survey": survey} if survey else {}
+        }
+    model, meta = load_model(path)
+    return make_scorer({"model": model}, batch_size, engine), meta

@@ -13,11 +13,11 @@ from rbcore.checkpoint import save_model
 from rbcore.cli import main
 from rbcore.deploy import DeployConfig, run_deployment
 from rbcore.inference import Scorer, predict_logits
-from rbcore.model import build_model, model_config
+from rbcore.model import ARCHITECTURES, build_model, model_config
 from rbcore.preprocess import normalize_jax
 
 # Every network rbcore builds (rbcore.model.build_model): the export must hold for each.
-ARCHITECTURES = [{"architecture": "RBCNN"}]
+CONFIGS = [{"architecture": a} for a in ARCHITECTURES]
 TOLERANCE = 1e-4  # issue 24: ONNX and rbcore logits agree within 1e-4
 # jax2onnx 0.17's nnx plugins read parameters through the deprecated `.value`
 pytestmark = pytest.mark.filterwarnings("ignore:'.value' access is now deprecated")
@@ -44,12 +44,13 @@ def spread_model(config, seed=0):
     model.eval()
     ref = predict_logits(model, cutouts(64, seed=5))
     scale = 3.0 / max(float(np.std(ref)), 1e-6)
-    *_, last = (m for _, m in nnx.iter_graph(model) if isinstance(m, nnx.Linear))
-    last.kernel[...] = last.kernel[...] * scale  # the logit layer: [..., 1]
+    (last,) = (m for _, m in nnx.iter_graph(model) if isinstance(m, nnx.Linear)
+               and m.out_features == 1)  # fmt: skip
+    last.kernel[...] = last.kernel[...] * scale  # the logit layer
     return model
 
 
-@pytest.fixture(scope="module", params=ARCHITECTURES, ids=lambda c: c["architecture"])
+@pytest.fixture(scope="module", params=CONFIGS, ids=lambda c: c["architecture"])
 def exported(request, tmp_path_factory):
     """(model, checkpoint dir, .onnx path) of one architecture, exported by the CLI."""
     tmp = tmp_path_factory.mktemp("onnx")
@@ -58,6 +59,13 @@ def exported(request, tmp_path_factory):
     out = tmp / "model.onnx"
     assert main(["export", "--checkpoint", str(ckpt), "--output", str(out)]) == 0
     return model, ckpt, out
+
+
+@pytest.fixture(scope="module")
+def cnn(tmp_path_factory):
+    """The talk's CNN, saved (for the tests that need one network only)."""
+    model = spread_model({"architecture": "RBCNN"}, seed=1)
+    return model, save_model(tmp_path_factory.mktemp("cnn") / "current", model)
 
 
 def test_onnxruntime_matches_rbcore_on_masked_cutouts(exported):
@@ -104,8 +112,9 @@ def test_the_plain_form_equals_the_model():
     np.testing.assert_allclose(plain, predict_logits(model, x), atol=TOLERANCE, rtol=0)
 
 
-def test_onnx_scorer_equals_scorer_for_several_models_and_any_batch(exported):
-    model, _, path = exported
+def test_onnx_scorer_equals_scorer_for_several_models_and_any_batch(cnn, tmp_path):
+    model, ckpt = cnn
+    path = onnx_export.export_checkpoint(ckpt, tmp_path / "cnn.onnx")
     other = build_model(model_config(model), seed=7)
     x = cutouts(150, seed=4)
     ref = Scorer({"a": model, "b": other}, 64)(x)
@@ -148,8 +157,8 @@ def test_cli_score_with_the_onnx_engine(exported, tmp_path, capsys):
     assert code == 2 and "--engine onnx" in err and not (tmp_path / "x.csv").exists()
 
 
-def test_cli_export_refuses_bad_paths(exported, tmp_path, capsys):
-    _, ckpt, _ = exported
+def test_cli_export_refuses_bad_paths(cnn, tmp_path, capsys):
+    _, ckpt = cnn
     cases = {
         "missing": (tmp_path / "nothing", tmp_path / "m.onnx", "no checkpoint config"),
         "folder": (ckpt, tmp_path, "is a directory"),
@@ -165,9 +174,9 @@ def test_cli_export_refuses_bad_paths(exported, tmp_path, capsys):
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_deployment_week_on_the_onnx_engine(tmp_path, exported):
+def test_deployment_week_on_the_onnx_engine(tmp_path, cnn):
     """The week's setting: the same candidates registered on either engine."""
-    model, _, _ = exported
+    model, _ = cnn
     models = {"current": model, "vat": build_model(model_config(model), seed=3)}
 
     def simulate(n, *, kind, seed, night, boost, n_threads=1, config=None):

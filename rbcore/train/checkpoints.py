@@ -149,9 +149,10 @@ def resume(out_dir, config: TrainConfig, opt_state_template, data: dict | None =
     if not os.path.exists(os.path.join(last, "config.json")):
         return None
     meta = read_config(last)
-    stored = {
-        k: v for k, v in meta["extra"].get("train_config", {}).items() if k not in RESUMABLE_FIELDS
-    }
+    # A field the stored config lacks did not exist when it was written: its default is what
+    # that run did (every new TrainConfig field defaults to the old behaviour).
+    stored = {**TrainConfig().to_dict(), **meta["extra"].get("train_config", {})}
+    stored = {k: v for k, v in stored.items() if k not in RESUMABLE_FIELDS}
     if stored != {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_FIELDS}:
         raise ValueError(
             f"{last}: checkpoint was trained with a different TrainConfig; use another out_dir "
