@@ -6,7 +6,7 @@ scoring throughput (raw triplets in, normalization included, logits out) of
     rbcore JAX      rbcore.inference.Scorer (the default engine "jax")
     plain JAX       jax.jit of the exported function (rbcore.onnx_export.logits_function)
     onnxruntime     rbcore.onnx_export.OnnxScorer (engine "onnx"), intra-op threads = cores
-    PyTorch eager   the same layers in torch (RBCNN only), torch threads = cores
+    PyTorch eager   the same layers in torch (`TORCH_FORMS`), torch threads = cores
 
 and, for the deployment week, both of the week's models (the talk's CNN, Current and VAT) on
 the two engines rbcore offers. Each line gives the median rate over the rounds, the spread
@@ -32,7 +32,7 @@ import statistics
 import sys
 import time
 
-from _bound import FLOPS_INFERENCE, gemm_gflops
+from _bound import FLOPS_INFERENCE, gemm_gflops, resnet_flops
 
 import rbcore  # noqa: F401  (sets the XLA flags before jax starts)
 
@@ -40,78 +40,114 @@ WEEK_CANDIDATES = 57_422_837  # rbcore.deploy.TALK_WEEK_CANDIDATES (the talk's w
 GOAL_FRACTION, GOAL_WEEK_H = 0.80, 2.5  # issue 24
 
 
-def conv_dense_flops(fn, x) -> float:
-    """FLOPs per sample of the convolutions and matrix products in `fn`'s jaxpr at input x
-    (a multiply-add counting 2): the count `_bound.FLOPS_INFERENCE` makes by hand."""
-    import jax
+def _t(torch, a):
     import numpy as np
 
-    total = 0.0
+    return torch.from_numpy(np.array(a, np.float32))  # a writable copy
 
-    def walk(jaxpr):
-        nonlocal total
-        for eqn in jaxpr.eqns:
-            name = eqn.primitive.name
-            if name == "conv_general_dilated":
-                out = eqn.outvars[0].aval.shape
-                rhs = eqn.invars[1].aval.shape  # HWIO here (dimension_numbers of nnx.Conv)
-                dn = eqn.params["dimension_numbers"].rhs_spec  # (O, I, spatial...)
-                per_out = np.prod([rhs[d] for d in dn[1:]])
-                total += 2.0 * np.prod(out) * per_out
-            elif name == "dot_general":
-                (lc, _), _ = eqn.params["dimension_numbers"]
-                k = np.prod([eqn.invars[0].aval.shape[d] for d in lc])
-                total += 2.0 * np.prod(eqn.outvars[0].aval.shape) * k
-            for p in eqn.params.values():
-                if hasattr(p, "jaxpr") and hasattr(p.jaxpr, "eqns"):
-                    walk(p.jaxpr)
 
-    walk(jax.make_jaxpr(fn)(x).jaxpr)
-    return total / x.shape[0]
+def torch_normalize(torch, x):
+    """rbcore.preprocess.normalize_jax in torch: raw NHWC, NaN masked -> [0, 1] NHWC."""
+    finite = torch.isfinite(x).flatten(1, 2)
+    flat = x.flatten(1, 2)
+    lo = torch.where(finite, flat, torch.inf).amin(1, keepdim=True)
+    hi = torch.where(finite, flat, -torch.inf).amax(1, keepdim=True)
+    span = hi - lo
+    ok = torch.isfinite(span) & (span > 0)
+    out = (torch.where(finite, flat, 0.0) - torch.where(ok, lo, 0.0)) / torch.where(ok, span, 1.0)
+    return torch.where(finite & ok, out, 0.0).reshape(x.shape)
+
+
+def _torch_conv(torch, layer):
+    """An nnx.Conv ('VALID' or TensorFlow's 'SAME') as a function of NCHW tensors."""
+    import numpy as np
+
+    f = torch.nn.functional
+    k, b = _t(torch, layer.kernel[...]).permute(3, 2, 0, 1).contiguous(), _t(torch, layer.bias[...])
+    stride, size = int(np.ravel(layer.strides)[0]), k.shape[-1]
+    same = str(layer.padding).upper() == "SAME"
+
+    def conv(x):
+        if same:  # pad total max((out - 1) * s + k - n, 0), floor of half before
+            n = x.shape[-1]
+            pad = max((-(-n // stride) - 1) * stride + size - n, 0)
+            x = f.pad(x, (pad // 2, pad - pad // 2, pad // 2, pad - pad // 2))
+        return f.conv2d(x, k, b, stride=stride)
+
+    return conv
+
+
+def _torch_linear(torch, layer):
+    k, b = _t(torch, layer.kernel[...]), _t(torch, layer.bias[...])
+    return lambda x: x @ k + b
 
 
 def torch_rbcnn(model, torch):
-    """The talk's CNN in torch with `model`'s weights (NCHW inside, NHWC raw input)."""
-    import numpy as np
+    """The talk's CNN in torch with `model`'s weights: raw NHWC triplets -> logits."""
+    f = torch.nn.functional
+    conv1, conv2 = _torch_conv(torch, model.conv1), _torch_conv(torch, model.conv2)
+    d1, d2, d3 = (_torch_linear(torch, getattr(model, f"dense{i}")) for i in (1, 2, 3))
 
-    nn = torch.nn
+    def net(x):
+        y = torch_normalize(torch, x).permute(0, 3, 1, 2)
+        y = f.max_pool2d(f.relu(conv1(y)), 2)
+        y = f.max_pool2d(f.relu(conv2(y)), 2)
+        y = y.permute(0, 2, 3, 1).flatten(1)  # HWC order, as the JAX model flattens
+        return d3(f.relu(d2(f.relu(d1(y)))))[:, 0]
 
-    def t(a):
-        return torch.from_numpy(np.array(a, np.float32))  # a writable copy
+    return net
 
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1, self.conv2 = nn.Conv2d(3, 32, 5), nn.Conv2d(32, 64, 3)
-            self.dense1, self.dense2, self.dense3 = (nn.Linear(1600, 128), nn.Linear(128, 64),
-                                                     nn.Linear(64, 1))  # fmt: skip
-            for mine, theirs in ((self.conv1, model.conv1), (self.conv2, model.conv2)):
-                mine.weight.data = t(theirs.kernel[...]).permute(3, 2, 0, 1).contiguous()
-                mine.bias.data = t(theirs.bias[...])
-            for mine, theirs in ((self.dense1, model.dense1), (self.dense2, model.dense2),
-                                 (self.dense3, model.dense3)):  # fmt: skip
-                mine.weight.data = t(theirs.kernel[...]).T.contiguous()
-                mine.bias.data = t(theirs.bias[...])
 
-        def forward(self, x):  # x: float32[N, 29, 29, 3] raw, NaN = masked
-            finite = torch.isfinite(x)
-            flat = x.flatten(1, 2)
-            lo = torch.where(finite.flatten(1, 2), flat, torch.inf).amin(1, keepdim=True)
-            hi = torch.where(finite.flatten(1, 2), flat, -torch.inf).amax(1, keepdim=True)
-            span = hi - lo
-            ok = torch.isfinite(span) & (span > 0)
-            xn = (torch.where(finite.flatten(1, 2), flat, 0.0) - torch.where(ok, lo, 0.0)) / (
-                torch.where(ok, span, 1.0)
-            )
-            xn = torch.where(finite.flatten(1, 2) & ok, xn, 0.0).reshape(x.shape)
-            f = nn.functional
-            y = f.max_pool2d(f.relu(self.conv1(xn.permute(0, 3, 1, 2))), 2)
-            y = f.max_pool2d(f.relu(self.conv2(y)), 2)
-            y = y.permute(0, 2, 3, 1).flatten(1)  # HWC order, as the JAX model flattens
-            y = f.relu(self.dense2(f.relu(self.dense1(y))))
-            return self.dense3(y)[:, 0]
+def torch_resnet(model, torch):
+    """The paper's ResNet (rbcore.resnet.PaperResNet) in torch with `model`'s weights."""
+    f = torch.nn.functional
 
-    return Net().eval()
+    def frn(m):
+        g, b, tau, eps = (_t(torch, getattr(m, k)[...]).view(1, -1, 1, 1)
+                          for k in ("gamma", "beta", "tau", "eps"))  # fmt: skip
+
+        def apply(x):
+            nu2 = x.square().sum((2, 3), keepdim=True)
+            return torch.maximum(g * (x * torch.rsqrt(nu2 + 1e-6 + f.softplus(eps))) + b, tau)
+
+        return apply
+
+    def block(m):
+        frn1, frn2 = frn(m.frn1), frn(m.frn2)
+        conv1, conv2 = _torch_conv(torch, m.conv1), _torch_conv(torch, m.conv2)
+        spatial = _torch_conv(torch, m.scse.spatial)
+        squeeze, excite = _torch_linear(torch, m.scse.squeeze), _torch_linear(torch, m.scse.excite)
+        short = _torch_conv(torch, m.shortcut) if m.shortcut is not None else (lambda x: x)
+
+        def apply(x):
+            h = conv2(frn2(conv1(frn1(x))))
+            channel = torch.sigmoid(excite(f.relu(squeeze(h.mean((2, 3))))))[:, :, None, None]
+            return short(x) + torch.sigmoid(spatial(h)) * h + channel * h
+
+        return apply
+
+    def pool(x):  # TensorFlow's 'same' 2x2 max-pool: an odd edge padded at the end
+        return f.max_pool2d(f.pad(x, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2), value=-torch.inf), 2)
+
+    conv_in, conv64, conv128 = (_torch_conv(torch, getattr(model, k))
+                                for k in ("conv_in", "conv64", "conv128"))  # fmt: skip
+    features = [_torch_conv(torch, c) for c in model.feature_convs]
+    b64, b128, b256s2, b256 = (block(getattr(model, k))
+                               for k in ("block64", "block128", "block256s2", "block256"))  # fmt: skip
+    dense = _torch_linear(torch, model.dense)
+
+    def net(x):
+        y = f.relu(conv_in(torch_normalize(torch, x).permute(0, 3, 1, 2)))
+        for c in features:
+            y = f.relu(c(y))
+        y = b64(f.relu(conv64(pool(y))))
+        y = b256(b256s2(b128(f.relu(conv128(pool(y))))))
+        return dense(y.mean((2, 3)))[:, 0]
+
+    return net
+
+
+TORCH_FORMS = {"RBCNN": torch_rbcnn, "PaperResNet": torch_resnet}
 
 
 def engines(model, images, batch_size: int, cores: int) -> dict:
@@ -120,7 +156,6 @@ def engines(model, images, batch_size: int, cores: int) -> dict:
     import numpy as np
 
     from rbcore.inference import Scorer
-    from rbcore.model import RBCNN
     from rbcore.onnx_export import OnnxScorer, logits_function
 
     out, logits = {}, {}
@@ -149,11 +184,12 @@ def engines(model, images, batch_size: int, cores: int) -> dict:
         print("# PyTorch eager: torch is not installed (pip install torch==2.13.0, a CPU "
               "wheel; benchmark only)", file=sys.stderr)  # fmt: skip
         return out, logits
-    if not isinstance(model, RBCNN):
+    form = TORCH_FORMS.get(type(model).__name__)
+    if form is None:
         print(f"# PyTorch eager: no torch form of {type(model).__name__} here", file=sys.stderr)
         return out, logits
     torch.set_num_threads(cores)
-    net = torch_rbcnn(model, torch)
+    net = form(model, torch)
     tb = [torch.from_numpy(b) for b in batches]
 
     def run_torch():
@@ -212,7 +248,7 @@ def main(argv=None) -> None:
 
     from rbcore import model as rbmodel
     from rbcore.inference import Scorer
-    from rbcore.onnx_export import DEFAULT_ENGINE, OnnxScorer, cpu_cores, logits_function
+    from rbcore.onnx_export import DEFAULT_ENGINE, OnnxScorer, cpu_cores
     from rbcore.simulation import simulate_candidates
 
     cores = cpu_cores()
@@ -220,18 +256,20 @@ def main(argv=None) -> None:
           f"engine {DEFAULT_ENGINE!r}", file=sys.stderr)  # fmt: skip
     images, _ = simulate_candidates(args.samples, kind="stream", seed=123, boost=1.0)
     images = np.ascontiguousarray(images, np.float32)
-    archs = [a for a in ("RBCNN", "PaperResNet") if a == "RBCNN" or hasattr(rbmodel, a)]
+    flops_of = {"RBCNN": FLOPS_INFERENCE, "PaperResNet": resnet_flops()["inference"]}
     fractions = {}
-    for arch in archs:
+    for arch in rbmodel.ARCHITECTURES:
         model = rbmodel.build_model({"architecture": arch}, seed=0)
         model.eval()
-        flops = conv_dense_flops(logits_function(model), images[:8])
-        if arch == "RBCNN":
-            assert abs(flops - FLOPS_INFERENCE) < 0.01 * FLOPS_INFERENCE, flops
-        fns, logits = engines(model, images, args.batch_size, cores)
+        flops = flops_of[arch]  # _bound.py's counts (the ResNet's with its 'same' padding)
+        # the same work per call for every network: fewer cutouts for a costlier one
+        n = int(min(len(images), max(256, len(images) * FLOPS_INFERENCE / flops)))
+        fns, logits = engines(model, images[:n], min(args.batch_size, n), cores)
         diffs = {k: float(np.abs(v - logits["rbcore JAX"]).max()) for k, v in logits.items()}
+        spread = float(np.std(logits["rbcore JAX"]))
         print(f"# {arch}: {flops / 1e6:.2f} MFLOP per sample; largest logit difference from "
-              f"rbcore JAX: {diffs}", file=sys.stderr)  # fmt: skip
+              f"rbcore JAX: {diffs} (logits' standard deviation {spread:.3g})",
+              file=sys.stderr)  # fmt: skip
         rates, cpu, bounds = interleaved(fns, args.rounds, args.seconds)
         print(f"== {arch}, one model (bound {statistics.median(bounds):,.1f} GFLOP/s median, "
               f"{min(bounds):,.1f}-{max(bounds):,.1f})", flush=True)  # fmt: skip
