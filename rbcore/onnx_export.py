@@ -229,8 +229,9 @@ def session(model, threads: int | None = None):
     options.inter_op_num_threads = 1  # the graph is one chain: nothing runs beside it
     options.log_severity_level = 3  # errors only
     # No spin-waiting between operators: with it, two threads on a loaded two-core machine
-    # scored at about half the rate of one (990 against 1,850/s, interleaved; issue 24), and
-    # in the deployment week a spinning thread takes the core the simulator runs on.
+    # scored a median 940 samples/s against 1,450 without (six interleaved rounds; issue 24,
+    # benchmarks/README.md), and in the deployment week a spinning thread takes the core the
+    # simulator runs on.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(
         model if isinstance(model, bytes) else str(model), options,

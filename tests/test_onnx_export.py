@@ -81,6 +81,14 @@ def test_onnxruntime_matches_rbcore_on_masked_cutouts(exported):
     np.testing.assert_allclose(got, ref, atol=TOLERANCE, rtol=0)
     one = sess.run(None, {"triplets": x[40:41]})[0]  # a fully masked triplet, alone
     np.testing.assert_allclose(one, ref[40:41], atol=TOLERANCE, rtol=0)
+    inf, nan = x[50:52].copy(), x[50:52].copy()  # +-inf (refused by rbcore): as if masked
+    inf[:, 3, 4, 0], inf[:, 9, 9, 2], nan[:, 3, 4, 0], nan[:, 9, 9, 2] = (
+        np.inf,
+        -np.inf,
+        np.nan,
+        np.nan,
+    )
+    np.testing.assert_array_equal(*(sess.run(None, {"triplets": v})[0] for v in (inf, nan)))
 
 
 def test_metadata_records_the_version_and_checkpoint_hash(exported):
