@@ -208,3 +208,11 @@ def test_deployment_week_on_the_onnx_engine(tmp_path, cnn):
     assert rows["onnx"]["candidate_id"].tolist() == rows["jax"]["candidate_id"].tolist()
     with pytest.raises(ValueError, match="DeployConfig.engine"):
         DeployConfig(engine="torch")
+
+
+def test_engine_is_refused_with_braai(tmp_path, capsys):
+    """--engine chooses how rbcore's models run; braai (--model) has its own scorer."""
+    code = main(["score", "--model", "braai-d6_m7", "--weights-dir", str(tmp_path), "--engine",
+                 "onnx", "--input", str(tmp_path / "a.avro"), "--output", str(tmp_path / "o.csv")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "--engine applies to --checkpoint" in err
