@@ -294,7 +294,9 @@ def score_file(checkpoint, input_path, output, *, batch_size=1024, params=None, 
     images, table = _open_input(Path(input_path), params)
     try:
         scorer, meta = checkpoint_scorer(checkpoint, batch_size, engine or DEFAULT_ENGINE)
-    except (OSError, ValueError, ImportError) as err:
+    except ImportError as err:  # the onnx engine without the extra: says what to install
+        raise InputError(str(err)) from err
+    except (OSError, ValueError) as err:
         raise InputError(f"checkpoint: {err}") from err
     _survey_note(checkpoint, meta, Path(input_path))
     n = len(images)
