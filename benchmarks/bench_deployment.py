@@ -66,7 +66,8 @@ def main(argv=None) -> None:
     parser.add_argument("--chunk-size", type=int, default=16_384, help="simulation chunk")
     parser.add_argument("--batch-size", type=int, default=1_024, help="scoring batch")
     parser.add_argument("--models-dir", default="", help="checkpoints current/ and vat/")
-    parser.add_argument("--engine", default=None, help="jax or onnx (default: rbcore's)")
+    parser.add_argument("--engine", choices=("jax", "onnx"), default=None,
+                        help="scoring engine (default: rbcore's, DEFAULT_ENGINE)")  # fmt: skip
     parser.add_argument("--pipeline-candidates", type=int, default=65_536,
                         help="candidates of the end-to-end stream (2 nights)")  # fmt: skip
     args = parser.parse_args(argv)
