@@ -6,7 +6,7 @@ import dataclasses
 
 from rbcore.vat import DEFAULT_EPS, DEFAULT_N_POWER, DEFAULT_XI, PAPER_EPS_RAW, PAPER_XI_RAW
 
-# Adadelta's learning rate in the paper's code: its lr 1e-3 (real_bogus.py:81) is passed to
+# Adadelta's learning rate in the paper's code: its lr 1e-3 (real_bogus.py:80) is passed to
 # tf.keras.optimizers.Adadelta(learning_rate=train_cfg['lr']) in train_classifier (the
 # README's "Simple" runs change the optimizer and batch size 64, not the lr).
 PAPER_ADADELTA_LR = 1e-3
@@ -15,13 +15,13 @@ PAPER_ADADELTA_LR = 1e-3
 # stopping and data protocol are rbcore.recipes') (src/real_bogus.py my_config and
 # train_classifier, src/models/real_bogus/model2.py MyModel; README "Complex"):
 PAPER_STAGE2 = {
-    "optimizer": "sgd",  # real_bogus.py:80, tf.keras SGD: no momentum, no clipping (:83)
-    "learning_rate": 1e-3,  # real_bogus.py:81
-    "batch_size": 256,  # real_bogus.py:62
-    "lambda_ce": 0.1,  # real_bogus.py:93
-    "lambda_auc": 1.0,  # real_bogus.py:91
-    "alpha": 0.1,  # lambda_vat, real_bogus.py:92
-    "auc_margin": 0.25,  # real_bogus.py:87
+    "optimizer": "sgd",  # real_bogus.py:79, tf.keras SGD: no momentum, no clipping (:82)
+    "learning_rate": 1e-3,  # real_bogus.py:80
+    "batch_size": 256,  # real_bogus.py:61
+    "lambda_ce": 0.1,  # real_bogus.py:92
+    "lambda_auc": 1.0,  # real_bogus.py:90
+    "alpha": 0.1,  # lambda_vat, real_bogus.py:91
+    "auc_margin": 0.25,  # real_bogus.py:86
     "loss_weights": "as_coded",  # loss_weights['auc'] = lambda_vat, no 'vat' weight
     "vat_space": "raw",  # MyModel perturbs the input of net, whose first layer normalizes
     "eps": PAPER_EPS_RAW,  # MyModel epsilon=0.1
@@ -62,18 +62,18 @@ class TrainConfig:
     # "unlabeled" (flagged) ones, which with ~1 % flagged repeats each ~100 times per epoch
     optimizer: str = "adam"  # "adam" (Miyato, our default), "adadelta" (the paper's README
     # "Simple" runs) or "sgd" (plain SGD, no momentum: the paper's default and "Complex" runs,
-    # real_bogus.py:80 and the tf.keras.optimizers.SGD call in train_classifier)
+    # real_bogus.py:79 and the tf.keras.optimizers.SGD call in train_classifier)
     learning_rate: float | None = None  # None: 1e-3 for Adam (Kingma & Ba 2015, Miyato) and
-    # SGD (the paper's lr, real_bogus.py:81); 1.0 for Adadelta (standalone Keras 2's default,
+    # SGD (the paper's lr, real_bogus.py:80); 1.0 for Adadelta (standalone Keras 2's default,
     # used by the Keras mnist_cnn example the talk's CNN follows). The paper's code passes its
     # lr 1e-3 to Adadelta too (PAPER_ADADELTA_LR); set learning_rate=1e-3 for the paper's runs
     alpha: float = 0.0  # the LDS weight (lambda_vat); 0 = supervised. Miyato: alpha = 1; the
-    # paper's code: lambda_vat = 0.1 (real_bogus.py:92), applied as `loss_weights` says
+    # paper's code: lambda_vat = 0.1 (real_bogus.py:91), applied as `loss_weights` says
     lambda_ce: float = 1.0  # weight of the cross-entropy; the paper's README "Simple" runs: 1,
-    # its code's default 0.1 (real_bogus.py:93, PAPER_STAGE2)
+    # its code's default 0.1 (real_bogus.py:92, PAPER_STAGE2)
     lambda_auc: float = 0.0  # weight of the ECH (`rbcore.train.losses.exp_hinge_loss`); off
-    # by default (our choice, today's behaviour); the paper's default 1.0 (real_bogus.py:91)
-    auc_margin: float = 0.25  # ECH margin on the logit difference; real_bogus.py:87
+    # by default (our choice, today's behaviour); the paper's default 1.0 (real_bogus.py:90)
+    auc_margin: float = 0.25  # ECH margin on the logit difference; real_bogus.py:86
     loss_weights: str = "as_named"  # "as_named": lambda_ce CE + lambda_auc ECH + alpha LDS
     # (what the names say; today's); "as_coded": what the paper's code trains, lambda_ce CE +
     # alpha ECH + 1 LDS when alpha > 0 (real_bogus.py train_classifier sets

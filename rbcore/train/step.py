@@ -36,7 +36,7 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     if config.optimizer == "sgd":
         # The paper's code: tf.keras.optimizers.SGD(learning_rate=lr) (real_bogus.py
         # train_classifier; make_base_classifier likewise): Keras defaults momentum 0,
-        # nesterov False; use_clip False (real_bogus.py:83), so no gradient clipping.
+        # nesterov False; use_clip False (real_bogus.py:82), so no gradient clipping.
         return optax.sgd(config.lr)
     # Keras Adadelta defaults, rho = 0.95 and epsilon = 1e-7, in both standalone Keras 2 and
     # tf.keras (the paper's code passes only the learning rate); the lr: TrainConfig.lr.
