@@ -70,20 +70,23 @@ def prefetch(iterator: Iterator, size: int) -> Iterator:
     stop = threading.Event()
     done = object()
 
+    def put(item) -> bool:  # False once the consumer has stopped
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def producer():
         try:
             for item in iterator:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     return
-            q.put(done)
+            put(done)
         except BaseException as e:  # handed to the consumer
-            q.put(e)
+            put(e)
 
     thread = threading.Thread(target=producer, daemon=True)
     thread.start()
@@ -97,6 +100,9 @@ def prefetch(iterator: Iterator, size: int) -> Iterator:
             yield item
     finally:
         stop.set()
+        # wait for the producer (it stops at its next item): a daemon thread still inside
+        # XLA when the interpreter exits (Ctrl-C) can abort it ("exception not rethrown")
+        thread.join()
 
 
 def gather(images, idx: np.ndarray) -> np.ndarray:

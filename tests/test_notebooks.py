@@ -195,20 +195,20 @@ def test_06_real_alerts(smoke_run):
             assert key in result[model]
 
 
-def test_06_without_alerts_says_where_to_get_them_and_finishes(smoke_run, tmp_path):
-    plan = smoke_run[0]
+def test_06_explicit_alerts_path_missing_is_an_error_and_leaves_nothing_stale(smoke_run, tmp_path):
+    # issue 25: an explicit path that cannot be read is an error naming it (no "nothing to
+    # score" and exit 0), and the previous run's results do not survive (a run folder of its
+    # own, so that the smoke run's results stay for the tests below)
+    import dataclasses
+
+    plan = dataclasses.replace(smoke_run[0], run_dir=tmp_path / "run")
     nb = [p for p in plan.notebooks if p.name.startswith("06")][0]
+    plan.run_dir.mkdir()
+    (plan.run_dir / "real_alerts.json").write_text("{}")  # a previous run's
     missing = tmp_path / "no_alerts.npz"
-    before = {p.name: p.stat().st_mtime_ns for p in plan.run_dir.glob("*.json")}
-    executed = run_notebook(nb, plan, extra={"alerts_path": str(missing)})
-    text = "".join(
-        "".join(o.get("text", ""))
-        for c in json.loads(executed.read_text())["cells"]
-        for o in c.get("outputs", [])
-    )
-    assert f"No ZTF alert file at {missing}" in text and "data/README.md" in text
-    after = {p.name: p.stat().st_mtime_ns for p in plan.run_dir.glob("*.json")}
-    assert after == before  # nothing written, nothing replaced
+    with pytest.raises(NotebookFailed, match=f"FileNotFoundError: alerts_path {missing} does not"):
+        run_notebook(nb, plan, extra={"alerts_path": str(missing)})
+    assert not (plan.run_dir / "real_alerts.json").exists()
 
 
 # ------------------------------------------------------ notebook 06: counts and galleries (issue 8)
@@ -230,6 +230,32 @@ def test_06_real_alerts_counts_and_figures(smoke_run):
         assert 0.0 <= r["auc_vs_drb"] <= 1.0 and -1.0 <= r["spearman_vs_drb"] <= 1.0
         for tag in ("we_real", "we_bogus"):
             assert (smoke_run[0].figures_dir / f"06_disagree_{model}_{tag}.png").exists()
+
+
+def test_06_braai_judges_the_simulation(smoke_run):
+    """Issue 23: braai's verdicts on the simulated survey and braai d6_m9 as a peer."""
+    from rbcore.profiles import settings
+    from rbcore.ztf import judge
+    from rbcore.ztf.braai import DEFAULT_WEIGHTS_DIR
+
+    _needs_alerts()
+    if judge.braai_missing(DEFAULT_WEIGHTS_DIR):
+        pytest.skip(judge.braai_missing(DEFAULT_WEIGHTS_DIR))
+    result = _json(_check(smoke_run, "06") / "real_alerts.json")
+    on_sim = result["braai_on_simulation"]
+    cats = {k: v for k, v in on_sim.items() if isinstance(v, dict) and "pass_rate" in v}
+    assert sum(v["n"] for v in cats.values()) == settings("smoke", "real_alerts")["braai_n_sim"]
+    assert {"variable_star", "noise", "asteroid"} <= set(cats)
+    assert all(0 <= v["pass_rate"] <= 1 and 0 <= v["mean_score"] <= 1 for v in cats.values())
+    # the overall rates are the category pass rates weighted by the truth
+    n_bogus_passed = sum(v["n"] * v["pass_rate"] for v in cats.values() if v["truth_real"] == 0)
+    assert on_sim["n_bogus"] > 0 and on_sim["n_real"] > 0
+    assert on_sim["fpr"] >= n_bogus_passed / on_sim["n_bogus"] - 1e-9
+    assert 0 <= on_sim["fnr"] <= 1 and on_sim["published"] == {"fnr": 0.011, "fpr": 0.029}
+    peer = result["models"]["braai_d6_m9"]
+    assert 0.5 < peer["auc_vs_drb"] <= 1 and peer["n_alerts"] == result["split"]["n_eval"]
+    figs = smoke_run[0].figures_dir
+    assert any((figs / f"06_braai_{t}.png").exists() for t in ("missed_real", "passed_bogus"))
 
 
 # ------------------------------------------------- notebook 02: ledger, metrics, figures (issue 5)

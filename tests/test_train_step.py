@@ -12,14 +12,16 @@ from toy import SMALL
 from rbcore.model import build_model
 from rbcore.preprocess import normalize
 from rbcore.train import TrainConfig, profile_config
-from rbcore.train.losses import binary_entropy, pairwise_auc_loss
+from rbcore.train.losses import binary_entropy, exp_hinge_loss
 from rbcore.train.step import make_optimizer, make_train_step, step_keys, with_key
 from rbcore.vat import virtual_adversarial_loss
 
 
 def test_config_validation_and_round_trip():
     for bad in (
-        dict(optimizer="sgd"),
+        dict(optimizer="rmsprop"),
+        dict(loss_weights="as_written"),
+        dict(vat_space="pixels"),
         dict(early_stopping_metric="acc"),
         dict(alpha=-1.0),
         dict(unlabeled_pool="some"),
@@ -35,22 +37,25 @@ def test_config_validation_and_round_trip():
     assert profile_config("smoke").batch_size < profile_config("paper").batch_size
 
 
-def test_pairwise_auc_loss_matches_brute_force():
+def test_exp_hinge_loss_matches_numpy_reference():
+    # The paper's ECH (model2.py ExpHingeLoss): mean over (real, bogus) pairs of
+    # exp(relu6(s_bogus - s_real + margin)) - 1, on logits; label -1 takes part in no pair.
     rng = np.random.default_rng(3)
-    logits, labels = rng.normal(size=20), rng.integers(0, 2, 20)
-    p = 1 / (1 + np.exp(-logits))
+    logits = rng.normal(scale=4.0, size=24)  # wide enough that relu6 clips some pairs
+    labels = rng.integers(-1, 2, 24)
     pairs = [
-        np.exp(max(0.0, 0.25 - (p[i] - p[j]))) - 1
-        for i in range(20)
-        for j in range(20)
+        np.exp(np.clip(logits[j] - logits[i] + 0.25, 0.0, 6.0)) - 1
+        for i in range(24)
+        for j in range(24)
         if labels[i] == 1 and labels[j] == 0
     ]
-    got = pairwise_auc_loss(
-        logits=jnp.asarray(logits, jnp.float32),
-        labels=jnp.asarray(labels, jnp.float32),
-        margin=0.25,
+    assert max(logits[j] - logits[i] for i in range(24) for j in range(24)) > 6  # clip reached
+    got = exp_hinge_loss(
+        logits=jnp.asarray(logits, jnp.float32), labels=jnp.asarray(labels), margin=0.25
     )
     np.testing.assert_allclose(float(got), np.mean(pairs), rtol=1e-5)
+    one_class = exp_hinge_loss(logits=jnp.ones(4), labels=jnp.array([1, 1, -1, 1]), margin=0.25)
+    assert float(one_class) == 0.0
 
 
 def _one_step(config, x, y, xu):

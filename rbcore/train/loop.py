@@ -44,9 +44,12 @@ def _check_inputs(images, labels, labeled_mask, val_images, val_labels, config):
         raise ValueError(
             f"labeled_mask must be bool[{len(labels)}], got {mask.dtype}{list(mask.shape)}"
         )
-    if int(mask.sum()) < config.batch_size:
+    # flagged_in_batch: the unlabeled samples fill batches too (with label -1)
+    n_batchable = len(labels) if config.flagged_in_batch else int(mask.sum())
+    if n_batchable < config.batch_size:
         raise ValueError(
-            f"{int(mask.sum())} labeled samples, fewer than one batch ({config.batch_size})"
+            f"{n_batchable} {'' if config.flagged_in_batch else 'labeled '}samples, fewer than "
+            f"one batch ({config.batch_size})"
         )
     if (val_images is None) != (val_labels is None):
         raise ValueError("give both val_images and val_labels, or neither")
@@ -65,7 +68,7 @@ def _epoch_indices(config: TrainConfig, epoch: int, lab_idx, unl_idx):
     n_steps = len(lab_idx) // config.batch_size  # the remainder waits for the next shuffle
     lab = rng.permutation(lab_idx)[: n_steps * config.batch_size]
     lab = lab.reshape(n_steps, config.batch_size)
-    if not config.uses_unlabeled:
+    if not config.extra_batch:
         return lab, None
     need = n_steps * config.unlabeled_batch_size
     reps = math.ceil(need / len(unl_idx))
@@ -101,7 +104,7 @@ def _start(config: TrainConfig, out_dir, data_fn) -> _Run:
     placement = Placement()
     placement.check(config.batch_size, "batch_size")
     placement.check(config.eval_batch_size, "eval_batch_size")
-    if config.uses_unlabeled:
+    if config.extra_batch:
         placement.check(config.unlabeled_batch_size, "unlabeled_batch_size")
     model = build_model(config.model_config, seed=config.seed)
     model.train()
@@ -220,15 +223,22 @@ def fit(
         eval mode; one dict per epoch with the mean training loss terms and validation metrics.
 
     Notes:
-        Loss = lambda_ce * BCE(labeled) + lambda_auc * AUC loss(labeled) + alpha * LDS(labeled +
-        unlabeled) [+ entropy]; Takahashi et al. (2022), Miyato et al. (2018) Eq. 9. The extra
+        Loss = lambda_ce * BCE(labeled) + w_ech * ECH(labeled) + w_lds * LDS(labeled +
+        unlabeled) [+ entropy], (w_ech, w_lds) per `config.loss_weights`; Takahashi et al. (2022), Miyato et al. (2018) Eq. 9. The extra
         (unlabeled) batches come from `config.unlabeled_pool`: all samples (default), or the
-        unlabeled ones (all samples when there are none).
+        unlabeled ones (all samples when there are none). With `config.flagged_in_batch`
+        there is no extra batch: every sample enters the shuffled batches, the unlabeled ones
+        with label -1 (skipped by the CE and the ECH, seen by the LDS), as the paper's code
+        does (real_bogus.py map_record_semi_supervised).
     """
     labels, mask, val_labels = _check_inputs(
         images, labels, labeled_mask, val_images, val_labels, config
     )
     lab_idx = np.flatnonzero(mask)
+    batch_labels = labels
+    if config.flagged_in_batch:
+        lab_idx = np.arange(len(labels))
+        batch_labels = np.where(mask, labels, -1).astype(np.int32)
     if config.unlabeled_pool == "unlabeled" and (~mask).any():
         unl_idx = np.flatnonzero(~mask)
     else:
@@ -240,7 +250,7 @@ def fit(
         if run.state["stopped"]:
             break
         lab, unl = _epoch_indices(config, epoch, lab_idx, unl_idx)
-        row = _train_epoch(run, step_fn, images, labels, lab, unl, epoch, progress)
+        row = _train_epoch(run, step_fn, images, batch_labels, lab, unl, epoch, progress)
         if val_images is not None:
             row.update(_validate(run, val_images, val_labels))
             _early_stopping(run, row, epoch)

@@ -20,7 +20,7 @@ from flax import nnx
 
 from rbcore.preprocess import normalize_jax
 from rbcore.train.config import TrainConfig
-from rbcore.train.losses import bce, binary_entropy, pairwise_auc_loss
+from rbcore.train.losses import bce, binary_entropy, exp_hinge_loss, masked_bce
 from rbcore.vat import DEFAULT_EPS, virtual_adversarial_loss
 
 # Samples per piece of the convolutional layers in a training step (see `conv_in_pieces`): our
@@ -30,10 +30,16 @@ CONV_PIECE = 64
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """Adam (Kingma & Ba defaults) or Adadelta (Keras defaults, the paper's Keras code)."""
+    """Adam (Kingma & Ba defaults), Adadelta (Keras defaults) or plain SGD (the paper's)."""
     if config.optimizer == "adam":
         return optax.adam(config.lr)  # Kingma & Ba defaults b1=0.9, b2=0.999, eps=1e-8
-    # Keras Adadelta defaults (the paper's Keras code): rho = 0.95, epsilon = 1e-7.
+    if config.optimizer == "sgd":
+        # The paper's code: tf.keras.optimizers.SGD(learning_rate=lr) (real_bogus.py
+        # train_classifier; make_base_classifier likewise): Keras defaults momentum 0,
+        # nesterov False; use_clip False (real_bogus.py:83), so no gradient clipping.
+        return optax.sgd(config.lr)
+    # Keras Adadelta defaults, rho = 0.95 and epsilon = 1e-7, in both standalone Keras 2 and
+    # tf.keras (the paper's code passes only the learning rate); the lr: TrainConfig.lr.
     return optax.adadelta(config.lr, rho=0.95, eps=1e-7)
 
 
@@ -84,24 +90,56 @@ def step_keys(seed: int, step) -> tuple[jax.Array, jax.Array]:
     return key_drop, key_vat
 
 
+def vat_view(vat_space: str, x_raw, x_normalized, logits_of_normalized):
+    """(inputs that r_adv is added to, their logits function) for `TrainConfig.vat_space`.
+
+    "normalized": the [0, 1] min-max normalized inputs and the model (Miyato's convention:
+    eps in units of the network's input). "raw": the raw pixels and normalize-then-model, so
+    r_adv (L2 norm eps in raw units) is added before the normalization, as the paper's code
+    does (model2.py MyModel perturbs the input of `net`, whose first layer is NormalizeSimple).
+    """
+    if vat_space == "raw":
+        return x_raw, lambda x: logits_of_normalized(normalize_jax(x))
+    if vat_space == "normalized":
+        return x_normalized, logits_of_normalized
+    raise ValueError(f"vat_space must be 'normalized' or 'raw', got {vat_space!r}")
+
+
+def loss_weights(config: TrainConfig, alpha):
+    """(weight of the ECH, weight of the LDS) under `config.loss_weights`.
+
+    "as_named": lambda_auc and alpha. "as_coded": the paper's code (real_bogus.py
+    train_classifier) writes loss_weights['auc'] = lambda_auc, then overwrites it with
+    lambda_vat when lambda_vat != 0, and gives 'vat' no weight (Keras' 1): ECH x alpha and
+    LDS x 1 when alpha > 0, ECH x lambda_auc without VAT. Either way the ECH is on only when
+    lambda_auc > 0 (the code's use_auc = lambda_auc != 0).
+    """
+    if config.loss_weights == "as_named" or config.alpha == 0:
+        return config.lambda_auc, alpha
+    return alpha, 1.0
+
+
 def loss_fn(params, rest, batch, keys, *, config: TrainConfig, graphdefs, eps, alpha):
     """Loss of one batch and its terms: (loss, aux).
 
     Args:
         params, rest: the model's parameters and its other state (dropout RNG).
         batch: (xl, yl, xu): raw labeled cutouts, their 0/1 labels, raw extra cutouts for
-            the label-free terms (LDS, entropy).
+            the label-free terms (LDS, entropy). With `config.flagged_in_batch`, yl holds -1
+            for the unlabeled samples inside xl (seen by the LDS/entropy only) and xu is empty.
         keys: (dropout key, VAT key) of the step (`step_keys`).
-        config: the arithmetic settings (weights, AUC margin, xi, n_power, entmin).
+        config: the arithmetic settings (weights, AUC margin, xi, n_power, entmin, spaces).
         graphdefs: (training-mode graphdef, eval-mode graphdef) of the model.
         eps, alpha: VAT radius and LDS weight (traced).
 
     Notes:
-        lambda_ce * BCE + lambda_auc * AUC loss + alpha * LDS [+ entropy]; Takahashi et al.
-        (2022), Miyato et al. (2018) Eq. 9.
+        lambda_ce * BCE + w_ech * ECH + w_lds * LDS [+ entropy], (w_ech, w_lds) from
+        `loss_weights`; Takahashi et al. (2022) code, Miyato et al. (2018) Eq. 9. The LDS
+        covers every sample of the step (the paper's MyModel.train_step: the whole batch).
     """
     (xl, yl, xu), (key_drop, key_vat), (gd_train, gd_eval) = batch, keys, graphdefs
     w_bogus, w_real = config.class_weight
+    w_ech, w_lds = loss_weights(config, alpha)
     xl_n = normalize_jax(xl)
     # The convolutional layers have no dropout: their output for xl serves the training-mode
     # pass and the clean inference-mode pass below.
@@ -109,40 +147,42 @@ def loss_fn(params, rest, batch, keys, *, config: TrainConfig, graphdefs, eps, a
     form = conv1_form(config)
     pooled_l = conv_in_pieces(model_train, xl_n, form=form)
     logits = model_train.classify(pooled_l)
-    y = yl.astype(jnp.float32)
-    ce = bce(logits, y, jnp.where(yl == 1, w_real, w_bogus))
+    weights = jnp.where(yl == 1, w_real, w_bogus)
+    if config.flagged_in_batch:
+        ce = masked_bce(logits, yl, weights)  # label -1 skipped (the paper's Crossentropy)
+    else:
+        ce = bce(logits, yl.astype(jnp.float32), weights)
     loss = config.lambda_ce * ce
     aux = {"ce": ce}
     if config.lambda_auc > 0:
-        auc = pairwise_auc_loss(logits=logits, labels=y, margin=config.auc_margin)
-        loss = loss + config.lambda_auc * auc
+        auc = exp_hinge_loss(logits=logits, labels=yl, margin=config.auc_margin)
+        loss = loss + w_ech * auc
         aux["auc_loss"] = auc
     if config.uses_unlabeled:
         # eval mode: the perturbed passes must not see dropout noise (the paper's code); the
         # LDS covers the labeled and the unlabeled samples of the step.
         model_eval = nnx.merge(gd_eval, params, rest)
-
-        def logits_eval(x):
-            return in_pieces(model_eval, x, form=form)
-
-        xu_n = normalize_jax(xu)
-        x_all = jnp.concatenate([xl_n, xu_n])
-        logits_all = model_eval.classify(
-            jnp.concatenate([pooled_l, conv_in_pieces(model_eval, xu_n, form=form)])
-        )
+        if config.extra_batch:
+            xu_n = normalize_jax(xu)
+            x_all_n, x_all_raw = jnp.concatenate([xl_n, xu_n]), jnp.concatenate([xl, xu])
+            pooled_all = jnp.concatenate([pooled_l, conv_in_pieces(model_eval, xu_n, form=form)])
+        else:
+            x_all_n, x_all_raw, pooled_all = xl_n, xl, pooled_l
+        logits_all = model_eval.classify(pooled_all)
         if config.alpha > 0:
+            x_vat, logits_eval = vat_view(
+                config.vat_space, x_all_raw, x_all_n, lambda x: in_pieces(model_eval, x, form=form)
+            )
             lds = virtual_adversarial_loss(
                 logits_eval,
-                x_all,
+                x_vat,
                 key=key_vat,
                 clean_logits=logits_all,
                 eps=eps,
                 xi=config.xi,
                 n_power=config.n_power,
             )
-            # The intended weight: alpha multiplies the LDS (the paper's code put its VAT
-            # weight on another term by mistake).
-            loss = loss + alpha * lds
+            loss = loss + w_lds * lds
             aux["lds"] = lds
         if config.entmin:
             ent = binary_entropy(logits_all)

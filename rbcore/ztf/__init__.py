@@ -3,7 +3,8 @@
 `alerts` loads an alert file and resamples its 63x63 stamps onto the 29x29 Tomo-e grid, and
 measures agreement with ZTF's own classifier (notebook 06); `packets` reads ZTF alert
 packets (Avro, Parquet) into that file (`python -m rbcore.ztf.packets`); `stamps` decodes one
-packet's cutouts and metadata.
+packet's cutouts and metadata; `braai` is ZTF's own classifier (Duev et al. 2019) in Flax
+with its published weights, and `judge` its verdicts on the simulated ZTF-like survey.
 """
 
 from rbcore.ztf.alerts import (
@@ -22,6 +23,7 @@ from rbcore.ztf.alerts import (
     load_alerts,
     missing_alerts_message,
     overlap_weights,
+    prepare_alerts_run,
     profile_settings,
     real_alert_report,
     resample_to_tomoe,
@@ -45,6 +47,7 @@ __all__ = [
     "default_alerts_path",
     "missing_alerts_message",
     "resolve_alerts_path",
+    "prepare_alerts_run",
     "overlap_weights",
     "resample_to_tomoe",
     "load_alerts",
