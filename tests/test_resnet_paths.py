@@ -152,3 +152,7 @@ def test_train_config_fields():
         TrainConfig(architecture="ResNet50")
     with pytest.raises(ValueError, match="TrainConfig.projection_shortcut"):
         TrainConfig(projection_shortcut="never")
+    with pytest.raises(ValueError, match="dropout_rate=0.5 has no effect on the PaperResNet"):
+        TrainConfig(architecture="PaperResNet", dropout_rate=0.5)
+    with pytest.raises(ValueError, match="projection_shortcut='as_intended' has no effect"):
+        TrainConfig(projection_shortcut="as_intended")

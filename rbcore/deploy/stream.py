@@ -235,7 +235,8 @@ def run_deployment(
     """Simulate, score and register `cfg.n_nights` nights into `db`; resume where it stopped.
 
     Args:
-        models: {"current": RBCNN, "vat": RBCNN}, scored on `cfg.engine`.
+        models: {"current": model, "vat": model}, each an RBCNN or a PaperResNet, scored on
+            `cfg.engine`.
         db: the candidate database, or its URL ("sqlite:///path", "postgresql://...", see
             `rbcore.deploy.db.connect`), opened for this call and closed after it.
         cfg: sizes and thresholds.

@@ -149,6 +149,16 @@ class TrainConfig:
                 "TrainConfig.projection_shortcut must be 'as_coded' or 'as_intended', "
                 f"got {self.projection_shortcut!r}"
             )
+        # A setting the chosen model has no use for is an error, not silently dropped.
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        unused = {"PaperResNet": "dropout_rate", "RBCNN": "projection_shortcut"}[self.architecture]
+        if getattr(self, unused) != defaults[unused]:
+            raise ValueError(
+                f"TrainConfig.{unused}={getattr(self, unused)!r} has no effect on the "
+                f"{self.architecture} (the paper's ResNet has no dropout, model2.py:581-585; "
+                "the talk's CNN has no shortcut); leave it at its default "
+                f"{defaults[unused]!r}"
+            )
         if len(self.class_weight) != 2 or min(self.class_weight) < 0:
             raise ValueError(
                 f"TrainConfig.class_weight must be two weights >= 0, got {self.class_weight}"
