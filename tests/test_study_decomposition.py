@@ -245,3 +245,25 @@ def test_fit_calls_on_epoch_end_with_the_current_model():
     assert [c[0] for c in calls] == [1, 2] and len(history) == 2
     assert not np.allclose(calls[0][1], calls[1][1])  # the model of that epoch, not a copy
     np.testing.assert_allclose(calls[1][1], predict_logits(model, x[:10]), rtol=1e-5, atol=1e-5)
+
+
+def test_budget_estimate_and_largest_size():
+    from rbcore.study.budget import largest_size, model_kind, plan_seconds
+
+    rates = {"train_simple": 1000.0, "train_complex": 50.0, "train_complex_vat": 20.0,
+             "eval_simple": 5000.0, "eval_complex": 200.0, "compile_simple": 5.0,
+             "compile_complex": 40.0, "compile_complex_vat": 80.0, "simulate": 1000.0}  # fmt: skip
+    assert [model_kind(r) for r in ("talk_current", "complex_all_ech", "complex_unlabeled_vat")] \
+        == ["simple", "complex", "complex_vat"]  # fmt: skip
+    plan = [("complex_all", 0), ("complex_removed", 0), ("complex_all", 1)]
+    kw = dict(rates=rates, n_val=0, n_memo=0, n_test=0, epochs={"simple": 1, "complex": 2})
+    est = plan_seconds(plan, n_train=100, **kw)
+    # 3 models x 2 epochs x 100 samples / 50 per s, one compilation (the same loss).
+    assert est["total"] == pytest.approx(3 * 2 * 100 / 50 + 40)
+    full = decomposition_plan(list(DECOMP_ROWS), [0, 1], [2, 3], complex_seeds=1)
+    kw = dict(plan=full, rates=rates, n_memo=100, n_test=10_000, epochs={"simple": 2, "complex": 3})
+    n = largest_size(3600, 10**6, **kw)
+    assert plan_seconds(n_train=int(n * 6 / 7), n_val=int(n / 7), **kw)["total"] <= 3600
+    m = n + 1000
+    assert plan_seconds(n_train=int(m * 6 / 7), n_val=int(m / 7), **kw)["total"] > 3600
+    assert largest_size(1.0, 10**6, **kw) is None
