@@ -40,3 +40,24 @@ def gemm_gflops(n: int = 2048, repeats: int = 7) -> float:
 def fraction(rate: float, flops_per_sample: float, bound_gflops: float) -> float:
     """Fraction of the bound reached by `rate` samples/s of `flops_per_sample` FLOPs each."""
     return rate * flops_per_sample / (bound_gflops * 1e9)
+
+
+def resnet_flops(projection_shortcut: str = "as_coded") -> dict[str, float]:
+    """FLOPs per sample of the paper's ResNet (rbcore.resnet): inference, supervised, vat.
+
+    Forward F is counted layer by layer (`rbcore.resnet.forward_flops`, ~214 M as coded); F1 is
+    its first convolution. The steps by the same rules as the CNN's figures above:
+    supervised = forward + weight gradients + input gradients of every layer but the first =
+    3F - F1; VAT per sample of 128 labeled + 128 extra = the labeled training pass (3F - F1,
+    half the samples) + the clean pass of the extra half (F, the labeled half's is shared) +
+    the power iteration (forward and input gradients of every layer, 2F, all) + the perturbed
+    pass with weight gradients (3F - F1, all).
+    """
+    from rbcore.model import build_model
+    from rbcore.resnet import forward_flops
+
+    layers = forward_flops(build_model({"architecture": "PaperResNet",
+                                        "projection_shortcut": projection_shortcut}))  # fmt: skip
+    f, f1 = float(sum(layers.values())), float(layers["conv_in"])
+    s = 3 * f - f1
+    return {"inference": f, "supervised": s, "vat": s / 2 + f / 2 + 2 * f + s}

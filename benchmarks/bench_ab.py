@@ -12,7 +12,10 @@ median fraction of the bound of each variant:
         conv1_form: phase for VAT, direct for supervised) / in the other; scoring in phase
         form (default, rbcore.model._pooled_conv1) / direct (_direct_pooled_conv1)
 
-    .venv/bin/python benchmarks/bench_ab.py [--rounds 5] [--seconds 0.6]
+    .venv/bin/python benchmarks/bench_ab.py [--rounds 5] [--seconds 0.6] [--resnet]
+
+With --resnet, the paper's ResNet's steps instead: convolutions in pieces of 64 (default) / one
+pass / pieces of 16.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import contextlib
 import time
 from functools import partial
 
-from _bound import FLOPS_INFERENCE, FLOPS_SUPERVISED, FLOPS_VAT
+from _bound import FLOPS_INFERENCE, FLOPS_SUPERVISED, FLOPS_VAT, resnet_flops
 
 import rbcore  # noqa: F401  (sets the XLA flags before jax starts)
 
@@ -39,7 +42,7 @@ def _swapped(module, name: str, value):
         setattr(module, name, default)
 
 
-def _train_variants(alpha: float, b: int, flops: float) -> dict:
+def _train_variants(alpha: float, b: int, flops: float, architecture: str = "RBCNN") -> dict:
     import jax
     import numpy as np
     from flax import nnx
@@ -52,8 +55,10 @@ def _train_variants(alpha: float, b: int, flops: float) -> dict:
     x = jax.device_put(rng.normal(size=(b, 29, 29, 3)).astype(np.float32))
     y = jax.device_put(rng.integers(0, 2, b).astype(np.int32))
     xu = x if alpha else x[:0]
-    config = TrainConfig(batch_size=b, unlabeled_batch_size=b, alpha=alpha)
-    model = build_model(seed=0)
+    config = TrainConfig(
+        batch_size=b, unlabeled_batch_size=b, alpha=alpha, architecture=architecture
+    )
+    model = build_model(config.model_config, seed=0)
     model.train()
     gd_train, params, rest = nnx.split(model, nnx.Param, ...)
     model.eval()
@@ -66,6 +71,8 @@ def _train_variants(alpha: float, b: int, flops: float) -> dict:
         ("one pass", 10**9, S.conv1_form(config)),
         (f"{other} conv1", S.CONV_PIECE, other),
     )
+    if architecture == "PaperResNet":  # no phase form; pieces of another size instead
+        variants = (*variants[:2], ("pieces of 16", 16, "direct"))
     for name, piece, conv1 in variants:
 
         def step(p, o, x, y, xu, piece=piece, conv1=conv1):
@@ -150,19 +157,31 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="rounds of interleaved timing")
     parser.add_argument("--seconds", type=float, default=0.6, help="seconds per variant per round")
+    parser.add_argument(
+        "--resnet", action="store_true",
+        help="time the paper's ResNet's training steps instead (pieces of 64, one pass, 16)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    groups = {
-        "supervised": _train_variants(0.0, 128, FLOPS_SUPERVISED),
-        "vat": _train_variants(1.0, 128, FLOPS_VAT),
-        "scoring (per model)": _scoring_variants(1024),
-    }
+    per_sample = {"supervised": FLOPS_SUPERVISED, "vat": FLOPS_VAT}
+    if args.resnet:
+        flops = resnet_flops()
+        per_sample = {"resnet supervised": flops["supervised"], "resnet vat": flops["vat"]}
+        groups = {
+            g: _train_variants(alpha, 128, per_sample[g], "PaperResNet")
+            for g, alpha in (("resnet supervised", 0.0), ("resnet vat", 1.0))
+        }
+    else:
+        groups = {
+            "supervised": _train_variants(0.0, 128, FLOPS_SUPERVISED),
+            "vat": _train_variants(1.0, 128, FLOPS_VAT),
+            "scoring (per model)": _scoring_variants(1024),
+        }
     variants = {"gemm": _gemm()}
     for g, vs in groups.items():
         variants.update({(g, k): v for k, v in vs.items()})
     rates = _interleaved(variants, args.rounds, args.seconds)
     bound = rates.pop("gemm")
     print(f"bound: {bound:,.1f} GFLOP/s (median of the rounds)")
-    per_sample = {"supervised": FLOPS_SUPERVISED, "vat": FLOPS_VAT}
     for (g, k), r in rates.items():
         n = r * 1e9 / per_sample.get(g, FLOPS_INFERENCE)
         print(f"{g}, {k}: {n:,.0f} samples/s, {r / bound:.0%} of the bound")

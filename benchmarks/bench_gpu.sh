@@ -37,8 +37,8 @@ if ! $PY -c "import jax, sys; sys.exit(jax.default_backend() != 'gpu')"; then
   exit 1
 fi
 
-echo "## benchmarks/bench_training.py"
-$PY benchmarks/bench_training.py --seconds "$SECONDS_PER"
+echo "## benchmarks/bench_training.py (the talk's CNN, then the paper's ResNet)"
+$PY benchmarks/bench_training.py --seconds "$SECONDS_PER" --architecture RBCNN --architecture PaperResNet
 echo "## benchmarks/bench_deployment.py"
 $PY benchmarks/bench_deployment.py --seconds "$SECONDS_PER"
 

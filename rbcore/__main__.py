@@ -1,8 +1,7 @@
 """`python -m rbcore score ...`: see `rbcore.cli`."""
 
-import sys
-
+from rbcore._xla import exit_with
 from rbcore.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

@@ -42,3 +42,22 @@ def configure_xla() -> list[str]:
         return []
     os.environ["XLA_FLAGS"] = " ".join([current, *added]).strip()
     return added
+
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shells' status for a command ended by Ctrl-C
+
+
+def exit_with(status: int) -> None:
+    """End a command-line run with `status`; after Ctrl-C, without the interpreter's teardown.
+
+    XLA's worker threads can still be running when a KeyboardInterrupt unwinds the main thread;
+    tearing the interpreter down under them crashed the process (SIGSEGV; once SIGABRT "FATAL:
+    exception not rethrown") after the one-line message, replacing status 130 (issue 25). The
+    commands have removed or closed every output by then, so the streams are flushed and the
+    process ends.
+    """
+    if status == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)

@@ -32,7 +32,7 @@ def save_model(
 
     Args:
         path_dir: checkpoint directory.
-        model: an `RBCNN`.
+        model: an `RBCNN` or a `PaperResNet` (the config records which).
         config: the model config; defaults to `model_config(model)`.
         extra: JSON-serializable metadata stored beside it (training config, epoch...).
 
@@ -55,17 +55,37 @@ def save_model(
     return path
 
 
+def _read_file(path: Path, what: str) -> bytes:
+    """The bytes of a checkpoint file; a folder or an OS error is a ValueError naming it."""
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder; expected the checkpoint's {what} file")
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the checkpoint's {what} ({e.strerror or e})") from e
+
+
 def read_config(path_dir) -> dict:
     """The stored `{"model": ..., "extra": ...}` metadata of a checkpoint."""
     path = Path(path_dir) / CONFIG_NAME
     if not path.exists():
         raise FileNotFoundError(f"{path}: no checkpoint config here (expected {CONFIG_NAME})")
     try:
-        meta = json.loads(path.read_text())
+        meta = json.loads(_read_file(path, "config").decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: damaged checkpoint config, not UTF-8 text ({e})") from e
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: damaged checkpoint config, not valid JSON ({e})") from e
+    except RecursionError as e:
+        raise ValueError(f"{path}: damaged checkpoint config, JSON nested too deeply") from e
     if not isinstance(meta, dict) or "model" not in meta:
         raise ValueError(f"{path}: not an rbcore checkpoint config (no 'model' field)")
+    version = meta.get("format_version", FORMAT_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: checkpoint format_version {version!r} is not one this rbcore reads (it "
+            f"reads up to {FORMAT_VERSION}); update rbcore to load it"
+        )
     for key, kind in (("model", dict), ("extra", dict), ("weights_sha256", str)):
         if key in meta and not isinstance(meta[key], kind):
             raise ValueError(
@@ -82,15 +102,16 @@ def load_model(path_dir) -> tuple[nnx.Module, dict]:
 
     Raises:
         FileNotFoundError: no checkpoint in `path_dir`.
-        ValueError: a damaged file, a config without the weights' checksum or with fields of
-            the wrong type, or weights that do not fit the stored architecture.
+        ValueError: a damaged, unreadable or newer-format file (naming it), a config without
+            the weights' checksum or with fields of the wrong type, weights that do not fit the
+            stored architecture or are not finite (NaN or inf: every score would be NaN).
     """
     path = Path(path_dir)
     meta = read_config(path)
     wpath = path / WEIGHTS_NAME
     if not wpath.exists():
         raise FileNotFoundError(f"{wpath}: checkpoint weights missing")
-    data = wpath.read_bytes()
+    data = _read_file(wpath, "weights")
     if "weights_sha256" not in meta:
         raise ValueError(
             f"{path / CONFIG_NAME}: no weights_sha256; the weights cannot be checked, so the "
@@ -123,8 +144,23 @@ def load_model(path_dir) -> tuple[nnx.Module, dict]:
             f"{wpath}: weights do not match the {meta['model'].get('architecture')} architecture "
             f"(first differences: {diff})"
         )
+    _check_finite(wpath, stored)
     state = nnx.state(model, nnx.Param)
     nnx.replace_by_pure_dict(state, jax.tree.map(np.asarray, stored))
     nnx.update(model, state)
     model.eval()
     return model, meta
+
+
+def _check_finite(wpath: Path, stored) -> None:
+    """Refuse NaN or infinite weights, naming the file and the first few arrays holding them."""
+    bad = [
+        jax.tree_util.keystr(k)
+        for k, v in jax.tree_util.tree_leaves_with_path(stored)
+        if not np.isfinite(np.asarray(v)).all()
+    ]
+    if bad:
+        raise ValueError(
+            f"{wpath}: non-finite weights (NaN or inf) in {len(bad)} arrays, first {bad[:3]}; "
+            "this checkpoint would give NaN scores"
+        )

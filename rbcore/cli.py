@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rbcore._xla import EXIT_INTERRUPTED
 from rbcore.model import IMAGE_SHAPE
 
 # copied to the output if present; candid and objectId are the ZTF alert packets' ids
@@ -238,6 +239,18 @@ def _write_csv(table: pd.DataFrame, output: Path) -> None:
         raise
 
 
+def _survey_note(checkpoint, meta: dict, input_path: Path) -> None:
+    """Say so on stderr when the checkpoint's survey (`extra.survey`, "tomoe" when absent: the
+    Tomo-e models of notebook 03 do not record it) is not the input's (ZTF packets or Tomo-e)."""
+    trained = str((meta.get("extra") or {}).get("survey", "tomoe"))
+    given, what = (
+        ("ztf", "ZTF alert packets") if _is_packets(input_path) else ("tomoe", "Tomo-e cutouts")
+    )
+    if trained.lower() != given:
+        print(f"rbcore score: note: {checkpoint} was trained on the {trained!r} survey "
+              f"(config.json extra.survey) and scores {what} here", file=sys.stderr)  # fmt: skip
+
+
 def score_file(checkpoint, input_path, output, *, batch_size=1024, params=None, progress=True):
     """Score the triplets of `input_path` with the model at `checkpoint` into CSV `output`.
 
@@ -267,9 +280,10 @@ def score_file(checkpoint, input_path, output, *, batch_size=1024, params=None, 
     _check_output(output, Path(input_path), params, checkpoint)
     images, table = _open_input(Path(input_path), params)
     try:
-        model, _ = load_model(checkpoint)
-    except (FileNotFoundError, ValueError) as err:
+        model, meta = load_model(checkpoint)
+    except (OSError, ValueError) as err:
         raise InputError(f"checkpoint: {err}") from err
+    _survey_note(checkpoint, meta, Path(input_path))
     scorer = Scorer({"model": model}, batch_size)
     n = len(images)
     logits = np.empty(n, np.float32)
@@ -331,6 +345,9 @@ def main(argv=None) -> int:
     except InputError as err:
         print(f"rbcore score: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # Ctrl-C: the temporary output is already removed
+        print("rbcore score: interrupted; no output written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -16,15 +16,22 @@ import numpy as np
 
 
 def write_bytes_atomic(path, data: bytes) -> Path:
-    """Write `data` to `path` via `path.tmp` and a rename (parent folders are created)."""
+    """Write `data` to `path` via `path.tmp` and a rename (parent folders are created).
+
+    The temporary file is removed when anything fails (a rename onto a folder, Ctrl-C).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

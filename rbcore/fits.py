@@ -5,7 +5,8 @@ optional binary table META with one row per triplet (ids, magnitudes...). Files 
 with FITS checksums (CHECKSUM/DATASUM), and reading verifies them when present, so a damaged
 file is refused instead of read as other pixels. Reading also refuses a truncated file, a
 damaged gzip stream and an extension name that appears twice, each with one message naming
-the file.
+the file. Extension names are matched in any case (`ref` is REF), as astropy's own lookup
+matches them.
 """
 
 from __future__ import annotations
@@ -105,14 +106,20 @@ def _open_checked(p: Path, data: bytes):
 
 
 def _channel(p: Path, hdul, names: list[str], name: str) -> np.ndarray:
-    if name not in names:
+    """Extension `name` (in any case, as astropy looks names up) as float32[N, H, W]."""
+    upper = [n.upper() for n in names]
+    if name not in upper:
         raise ValueError(f"{p}: missing image extension {name!r} (found {names})")
-    if names.count(name) > 1:
-        raise ValueError(f"{p}: extension {name!r} appears {names.count(name)} times; expected one")
-    data = hdul[name].data
+    if upper.count(name) > 1:
+        raise ValueError(f"{p}: extension {name!r} appears {upper.count(name)} times; expected one")
+    data = hdul[upper.index(name)].data
     if data is None or data.ndim != 3:
         shape = None if data is None else data.shape
         raise ValueError(f"{p}[{name}]: expected an image cube [N, H, W], got {shape}")
+    if data.dtype.itemsize > 4 or data.dtype.kind != "f":  # float64, integers: check the range
+        from rbcore.preprocess import as_pixels
+
+        return as_pixels(data, lambda i: f"{p}[{name}]: triplet {i}")
     return np.asarray(data, np.float32)
 
 
@@ -138,10 +145,11 @@ def read_fits_triplets(path) -> tuple[np.ndarray, pd.DataFrame | None]:
         if len({c.shape for c in chans}) != 1:
             raise ValueError(f"{p}: REF/NEW/SUB shapes differ: {[c.shape for c in chans]}")
         table = None
-        if META_EXT in names:
-            if names.count(META_EXT) > 1:
-                raise ValueError(f"{p}: extension 'META' appears {names.count(META_EXT)} times")
-            table = Table.read(hdul[META_EXT]).to_pandas()
+        upper = [n.upper() for n in names]
+        if META_EXT in upper:
+            if upper.count(META_EXT) > 1:
+                raise ValueError(f"{p}: extension 'META' appears {upper.count(META_EXT)} times")
+            table = Table.read(hdul[upper.index(META_EXT)]).to_pandas()
             if len(table) != len(chans[0]):
                 raise ValueError(f"{p}[META]: {len(table)} rows for {len(chans[0])} triplets")
     return np.stack(chans, axis=-1), table

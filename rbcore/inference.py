@@ -70,20 +70,23 @@ def prefetch(iterator: Iterator, size: int) -> Iterator:
     stop = threading.Event()
     done = object()
 
+    def put(item) -> bool:  # False once the consumer has stopped
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def producer():
         try:
             for item in iterator:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     return
-            q.put(done)
+            put(done)
         except BaseException as e:  # handed to the consumer
-            q.put(e)
+            put(e)
 
     thread = threading.Thread(target=producer, daemon=True)
     thread.start()
@@ -97,6 +100,9 @@ def prefetch(iterator: Iterator, size: int) -> Iterator:
             yield item
     finally:
         stop.set()
+        # wait for the producer (it stops at its next item): a daemon thread still inside
+        # XLA when the interpreter exits (Ctrl-C) can abort it ("exception not rethrown")
+        thread.join()
 
 
 def gather(images, idx: np.ndarray) -> np.ndarray:
@@ -193,7 +199,7 @@ def predict_logits(model: nnx.Module, images, batch_size: int = 1024) -> np.ndar
     """Logits of `model` for raw cutouts, in inference mode (dropout off).
 
     Args:
-        model: a trained `RBCNN` (its train/eval mode is left as it is).
+        model: a trained `RBCNN` or `PaperResNet` (its train/eval mode is left as it is).
         images: raw float32[N, 29, 29, 3] cutouts, or anything indexable by an int array
             returning them (e.g. the memory-mapped `TrainingSet.images`); NaN pixels allowed.
         batch_size: samples per device pass.
@@ -208,8 +214,10 @@ class Scorer:
     """Every model's forward pass in one jitted call per fixed-size batch.
 
     Args:
-        models: {name: RBCNN}, evaluated in inference mode (dropout off); the models' own
-            train/eval mode is left as it is.
+        models: {name: RBCNN or PaperResNet}, evaluated in inference mode (dropout off); the
+            models' own train/eval mode is left as it is. Two or more RBCNNs and nothing else
+            share their first convolution (`shared_input_logits`); any other mix runs each
+            model's own pass.
         batch_size: rows per XLA call (divisible by the number of local devices).
 
     Call:
@@ -261,7 +269,7 @@ def load_models(models_dir, names=MODEL_NAMES) -> tuple[dict, str]:
     """The checkpoints `models_dir/<name>/` written by notebook 03, and their version.
 
     Returns:
-        ({name: RBCNN in eval mode}, `model_version` string).
+        ({name: model in eval mode, either architecture}, `model_version` string).
 
     Raises:
         FileNotFoundError: naming `models_dir` and the notebook that makes the models.

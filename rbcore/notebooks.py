@@ -13,8 +13,10 @@ first failing notebook and names it and the failing cell.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +56,10 @@ def kernel_environment(environ=None) -> dict[str, str]:
 
 
 class NotebookFailed(RuntimeError):
-    """A notebook raised; the message names the notebook and the failing cell."""
+    """A notebook raised; the message (one line) names the notebook, the failing cell and
+    the error; `where` says where the executed copy and the kernel's log are."""
+
+    where = ""
 
 
 @dataclass(frozen=True)
@@ -100,9 +105,34 @@ def make_plan(
     build_dir = Path(build_root or REPO_ROOT / "build").resolve() / profile
     if figures_dir is None:
         figures_dir = build_dir / "figures" if profile == "smoke" else REPO_ROOT / "figures"
+    _check_folder(build_dir / "run", "build")
+    _check_folder(Path(figures_dir).resolve(), "figures")
     return RunPlan(
         profile, tuple(notebooks), build_dir, build_dir / "run", Path(figures_dir).resolve()
     )
+
+
+def _check_folder(path: Path, what: str) -> None:
+    """Refuse a folder to be made where `path` or one of its parents is a file."""
+    for p in (path, *path.parents):
+        if p.exists() and not p.is_dir():
+            raise ValueError(f"{p}: is a file, not a folder; the {what} folder {path} goes there")
+
+
+@contextmanager
+def _kernel_stderr_to(log: Path):
+    """The file descriptor 2 of this process, inherited by the kernel it starts, into `log`:
+    the kernel's own log lines (ipykernel, XLA) stay out of the runner's output."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(log, "wb") as f:
+            os.dup2(f.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def run_notebook(path: Path, plan: RunPlan, *, seed: int = 0, extra: dict | None = None) -> Path:
@@ -119,21 +149,25 @@ def run_notebook(path: Path, plan: RunPlan, *, seed: int = 0, extra: dict | None
         "figures_dir": str(plan.figures_dir),
         **(extra or {}),
     }
+    log = out.with_suffix(".kernel.log")
     try:
-        pm.execute_notebook(
-            str(path),
-            str(out),
-            parameters=params,
-            kernel_name="python3",
-            cwd=str(REPO_ROOT),
-            progress_bar=False,
-            log_output=False,
-        )
+        with _kernel_stderr_to(log):
+            pm.execute_notebook(
+                str(path),
+                str(out),
+                parameters=params,
+                kernel_name="python3",
+                cwd=str(REPO_ROOT),
+                progress_bar=False,
+                log_output=False,
+            )
     except pm.PapermillExecutionError as e:
-        raise NotebookFailed(
+        failed = NotebookFailed(
             f"{path.name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
-            f"{e.ename}: {e.evalue}\n  executed copy with the traceback: {out}"
-        ) from None
+            f"{e.ename}: {' '.join(str(e.evalue).split())}"
+        )
+        failed.where = f"executed copy with the traceback: {out}; the kernel's log: {log}"
+        raise failed from None
     return out
 
 
@@ -188,8 +222,8 @@ def run_all(plan: RunPlan, *, seed: int = 0, log=print) -> list[Path]:
             log(f"[{plan.profile}] {nb.name} ...", end=" ", flush=True)
             try:
                 done.append(run_notebook(nb, plan, seed=seed))
-            except NotebookFailed:
-                log("FAILED")
+            except NotebookFailed as e:
+                log(f"FAILED\n  {e.where}")  # the error itself: last, alone (main)
                 raise
             seconds = time.perf_counter() - t0
             record_time(plan, nb.stem, seconds)
@@ -223,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             start=args.start,
         )
         run_all(plan, seed=args.seed)
-    except (NotebookFailed, FileNotFoundError, ValueError) as e:
+    except (NotebookFailed, OSError, ValueError) as e:  # OSError: a folder it cannot make
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

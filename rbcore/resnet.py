@@ -2,10 +2,11 @@
 
 Read from the paper's code, repository ichiro-takahashi/tomoe-realbogus at commit 0aeb3ee
 (`model2.py` = src/models/real_bogus/model2.py, `block.py` = src/models/block.py,
-`real_bogus.py` = src/real_bogus.py). The Complex runs use `model_cfg` of real_bogus.py:
-model_type 'complex', norm_type 'simple' (the min-max normalization, applied before the
-network here as for the talk's CNN: `rbcore.preprocess.normalize_jax`), kernel_size 5,
-padding 'same', num_feature_layers 4; `make_model_output_complex` of model2.py builds:
+`real_bogus.py` = src/real_bogus.py). The Complex runs use `model_cfg` of real_bogus.py:62-76:
+model_type 'complex', norm_type 'simple' (min-max per cutout and channel, model2.py:537-549,
+applied before the network here as for the talk's CNN: `rbcore.preprocess.normalize_jax`),
+kernel_size 5, padding 'same', num_feature_layers 4. `make_model_output_complex`
+(model2.py:569-609) builds:
 
     conv 5x5 -> 32, ReLU                       29x29     2,432 params
     4 x conv 3x3 32 -> 32, ReLU                29x29    36,992
@@ -24,14 +25,16 @@ padding 'same', num_feature_layers 4; `make_model_output_complex` of model2.py b
 
 A ResidualBlock (block.py:48-95) is FRN -> conv 3x3 (C_in filters, the block's stride) -> FRN
 -> conv 3x3 (filters) -> scSE, plus a shortcut. No dropout anywhere (the SpatialDropout2D of
-make_model_output_complex is commented out and its drop_rate unused), and nothing that differs
-between training and inference (FRN has no batch statistics).
+model2.py:581-585 is commented out, drop_rate otherwise unused), and nothing that differs
+between training and inference (FRN has no batch statistics). Every Conv2D and Dense keeps
+Keras' defaults: a bias, Glorot-uniform kernels, zero biases.
 
 Departures from the code, each on purpose:
 - One logit (sigmoid) instead of two (softmax), as every rbcore model: the code's two logits
   enter its losses only through their difference s1 - s0 (ExpHingeLoss, and the softmax of the
   CE and of VAT are functions of it), which one logit represents with 257 instead of 514
-  parameters of the last layer.
+  parameters of the last layer. A prediction is sigmoid(logit), the code's softmax[:, 1]
+  (model2.py:450-456).
 - `projection_shortcut="as_intended"` is an option beside the code's behaviour (the default).
 """
 
@@ -192,7 +195,7 @@ class PaperResNet(nnx.Module):
             for c, f, s in blocks
         )
         self.conv128 = _conv(64, 128, 3, rngs)
-        self.dense = _dense(256, 1, rngs)  # the code's Dense(units=2); one logit, see above
+        self.dense = _dense(256, 1, rngs)  # model2.py:605 Dense(units=2); one logit, see above
 
     def trunk(self, x: jax.Array, form: str = "direct") -> jax.Array:
         """Everything before the dense layer: [B, 29, 29, 3] -> pooled features [B, 256].
@@ -203,15 +206,15 @@ class PaperResNet(nnx.Module):
         """
         if form not in ("direct", "phase"):
             raise ValueError(f"form must be 'direct' or 'phase', got {form!r}")
-        x = nnx.relu(self.conv_in(x))
-        for conv in self.feature_convs:
+        x = nnx.relu(self.conv_in(x))  # model2.py:574-579
+        for conv in self.feature_convs:  # model2.py:580-591
             x = nnx.relu(conv(x))
-        x = max_pool_2x2_same(x)  # 29 -> 15
-        x = self.block64(nnx.relu(self.conv64(x)))
-        x = max_pool_2x2_same(x)  # 15 -> 8
-        x = self.block128(nnx.relu(self.conv128(x)))
-        x = self.block256(self.block256s2(x))  # 8 -> 4
-        return jnp.mean(x, axis=(1, 2))  # GlobalAveragePooling2D
+        x = max_pool_2x2_same(x)  # 29 -> 15, model2.py:593
+        x = self.block64(nnx.relu(self.conv64(x)))  # model2.py:594-596
+        x = max_pool_2x2_same(x)  # 15 -> 8, model2.py:597
+        x = self.block128(nnx.relu(self.conv128(x)))  # model2.py:598-600
+        x = self.block256(self.block256s2(x))  # 8 -> 4, model2.py:601-603
+        return jnp.mean(x, axis=(1, 2))  # GlobalAveragePooling2D, model2.py:604
 
     def classify(self, features: jax.Array) -> jax.Array:
         """The dense layer: features [B, 256] -> logits float32[B]."""
@@ -222,21 +225,35 @@ class PaperResNet(nnx.Module):
         return self.classify(self.trunk(x))
 
 
-def forward_flops(model: PaperResNet, size: int = 29) -> dict[str, int]:
+def _taps(n: int, k: int, s: int) -> int:
+    """Kernel taps over one axis of a 'same' convolution that land inside the input."""
+    out = -(-n // s)
+    lo = max((out - 1) * s + k - n, 0) // 2
+    return sum(0 <= i * s - lo + t < n for i in range(out) for t in range(k))
+
+
+def forward_flops(model: PaperResNet, size: int = 29, count_padding: bool = True) -> dict:
     """FLOPs per sample of one forward pass, by layer (a multiply-add counting 2).
 
     Counted from the layers' kernel shapes and their 'same' output sizes (ceil(in / stride));
     convolutions and dense layers only (FRN, scSE's products, ReLU, pooling and the residual
     sums are elementwise, under 1 % together). Keys: layer names; "conv_in" is the first
     convolution, whose input gradient a training step does not need.
+
+    Args:
+        count_padding: count the taps on the zeros of the 'same' padding, which a dense
+            convolution computes (True: ~214 M, the issue's figure), or only those inside the
+            input (False: ~185 M, what XLA's cost analysis reports for the convolutions).
     """
     out: dict[str, int] = {}
 
     def conv(name, layer, n):
         kh, kw, cin, cout = layer.kernel.shape
-        n = -(-n // layer.strides[0])
-        out[name] = 2 * n * n * kh * kw * cin * cout
-        return n
+        s = layer.strides[0]
+        m = -(-n // s)
+        taps = m * kh if count_padding else _taps(n, kh, s)
+        out[name] = 2 * taps * taps * cin * cout
+        return m
 
     def block(name, b, n):
         m = conv(f"{name}.conv1", b.conv1, n)

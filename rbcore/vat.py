@@ -6,6 +6,11 @@ that changes it most. r_adv is found without labels by power iteration on the He
 KL(p(x) || p(x + r)) at r = 0, so the loss also trains on unlabeled samples. Takahashi et al.
 (2022) treat the training samples that the mislabel step flags as unlabeled.
 
+Where r_adv lives is the caller's choice (`TrainConfig.vat_space`, `rbcore.train.step.vat_view`):
+on the [0, 1] min-max normalized inputs (Miyato's convention, rbcore's default) or on the raw
+pixels before the normalization (the paper's code, where eps = 0.1 and xi = 1.0 are in raw
+pixel units: electrons for the simulated cutouts, whose sky sigma `sky_sigma` measures).
+
 Every function here is pure; hyperparameters are keyword-only (the names follow Miyato's
 reference code, github.com/takerum/vat_tf). Our classifier has one logit per sample, so
 p(y | x) is a Bernoulli distribution with p(real) = sigmoid(logit).
@@ -17,6 +22,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # Perturbation radius (L2 norm per sample) in normalized-pixel units (inputs min-max scaled
 # to [0, 1], |x| ~ 25 for 29x29x3): our choice, 0.1 as a round value of the order Miyato et
@@ -99,7 +105,7 @@ def virtual_adversarial_perturbation(
     Args:
         logits_fn: maps float32[B, ...] inputs to float32[B] logits; it must run the model
             in inference mode (dropout off), as the paper's code does for the perturbed passes.
-        x: float32[B, ...] (normalized) inputs.
+        x: float32[B, ...] inputs (normalized, or raw when `logits_fn` normalizes).
         key: PRNG key for the random start direction d ~ N(0, I).
         clean_logits: float32[B] logits of `x`; computed with `logits_fn` if None. Held fixed
             (stop-gradient).
@@ -145,7 +151,7 @@ def virtual_adversarial_loss(
     Args:
         logits_fn: inference-mode model, float32[B, ...] -> float32[B] logits (see
             `virtual_adversarial_perturbation`).
-        x: float32[B, ...] (normalized) inputs; no labels needed.
+        x: float32[B, ...] inputs (normalized, or raw when `logits_fn` normalizes); no labels.
         key: PRNG key for the power iteration's start direction.
         clean_logits: float32[B] logits of `x`, held fixed; computed if None.
         eps, xi, n_power: see `virtual_adversarial_perturbation`.
@@ -164,3 +170,61 @@ def virtual_adversarial_loss(
         logits_fn, x, key=key, clean_logits=clean_logits, eps=eps, xi=xi, n_power=n_power
     )
     return jnp.mean(kl_divergence_with_logits(clean_logits, logits_fn(x + r_adv)))
+
+
+def sky_sigma(images, *, channel: int = 1, border: int = 4) -> float:
+    """Median per-pixel sky sigma of raw cutouts: the scale that gives a raw eps its meaning.
+
+    Args:
+        images: float[N, H, W, C] raw cutouts (NaN = masked, ignored).
+        channel: which channel (0 ref, 1 new, 2 sub; default new).
+        border: width in pixels of the frame whose pixels estimate the sky (the candidate
+            sits in the centre; our choice, 4 of 29 pixels).
+
+    Returns:
+        The median over cutouts of 1.4826 x MAD of the border pixels (a robust Gaussian
+        sigma that stars in the frame barely move), in the raw units of `images`.
+
+    Notes:
+        An eps on raw pixels spreads over H W C pixels: its per-pixel RMS is
+        eps / sqrt(H W C) (0.1 / sqrt(2523) = 0.002 for 29x29x3), to be compared with this sigma.
+    """
+    x = np.asarray(images, np.float64)
+    if x.ndim != 4 or not 0 <= channel < x.shape[-1]:
+        raise ValueError(
+            f"sky_sigma: images must be [N, H, W, C] with channel {channel}, got {x.shape}"
+        )
+    if not 0 < border < min(x.shape[1:3]) // 2:
+        raise ValueError(
+            f"sky_sigma: border must be in [1, {min(x.shape[1:3]) // 2 - 1}], got {border}"
+        )
+    ch = x[..., channel]
+    frame = np.ones(ch.shape[1:], bool)
+    frame[border:-border, border:-border] = False
+    pix = ch[:, frame]
+    med = np.nanmedian(pix, axis=1, keepdims=True)
+    sigma = 1.4826 * np.nanmedian(np.abs(pix - med), axis=1)
+    return float(np.nanmedian(sigma))
+
+
+def eps_in_sky_sigmas(images, eps: float, *, space: str) -> dict[str, float]:
+    """Per-pixel RMS of an L2 radius `eps`, in units of each channel's sky sigma.
+
+    Args:
+        images: float[N, H, W, 3] raw cutouts (ref, new, sub).
+        eps: L2 norm of r_adv per sample (spread evenly: per-pixel RMS eps / sqrt(H W C)).
+        space: "raw" (eps on raw pixels, the paper's code) or "normalized" (eps on the [0, 1]
+            min-max normalized inputs, `rbcore.preprocess.normalize`).
+
+    Returns:
+        {"ref", "new", "sub"}: eps / sqrt(H W C) / `sky_sigma` of that channel in `space`.
+    """
+    from rbcore.preprocess import normalize
+
+    x = np.asarray(images, np.float32)
+    if space not in ("raw", "normalized"):
+        raise ValueError(f"space must be 'raw' or 'normalized', got {space!r}")
+    if space == "normalized":
+        x = normalize(x)
+    rms = eps / np.sqrt(np.prod(x.shape[1:]))
+    return {name: rms / sky_sigma(x, channel=c) for c, name in enumerate(("ref", "new", "sub"))}

@@ -195,20 +195,20 @@ def test_06_real_alerts(smoke_run):
             assert key in result[model]
 
 
-def test_06_without_alerts_says_where_to_get_them_and_finishes(smoke_run, tmp_path):
-    plan = smoke_run[0]
+def test_06_explicit_alerts_path_missing_is_an_error_and_leaves_nothing_stale(smoke_run, tmp_path):
+    # issue 25: an explicit path that cannot be read is an error naming it (no "nothing to
+    # score" and exit 0), and the previous run's results do not survive (a run folder of its
+    # own, so that the smoke run's results stay for the tests below)
+    import dataclasses
+
+    plan = dataclasses.replace(smoke_run[0], run_dir=tmp_path / "run")
     nb = [p for p in plan.notebooks if p.name.startswith("06")][0]
+    plan.run_dir.mkdir()
+    (plan.run_dir / "real_alerts.json").write_text("{}")  # a previous run's
     missing = tmp_path / "no_alerts.npz"
-    before = {p.name: p.stat().st_mtime_ns for p in plan.run_dir.glob("*.json")}
-    executed = run_notebook(nb, plan, extra={"alerts_path": str(missing)})
-    text = "".join(
-        "".join(o.get("text", ""))
-        for c in json.loads(executed.read_text())["cells"]
-        for o in c.get("outputs", [])
-    )
-    assert f"No ZTF alert file at {missing}" in text and "data/README.md" in text
-    after = {p.name: p.stat().st_mtime_ns for p in plan.run_dir.glob("*.json")}
-    assert after == before  # nothing written, nothing replaced
+    with pytest.raises(NotebookFailed, match=f"FileNotFoundError: alerts_path {missing} does not"):
+        run_notebook(nb, plan, extra={"alerts_path": str(missing)})
+    assert not (plan.run_dir / "real_alerts.json").exists()
 
 
 # ------------------------------------------------------ notebook 06: counts and galleries (issue 8)

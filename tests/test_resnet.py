@@ -178,6 +178,10 @@ def test_forward_flops_count():
     assert sum(got.values()) == expect
     assert 213e6 < expect < 215e6  # the 214 MFLOP per sample
     assert got["conv_in"] == 2 * 29 * 29 * 5 * 5 * 3 * 32
+    # Without the taps on 'same' padding zeros: 29 rows x 5 taps less 2 + 1 + 1 + 2 = 6 outside.
+    inside = forward_flops(build_model({"architecture": "PaperResNet"}), count_padding=False)
+    assert inside["conv_in"] == 2 * (29 * 5 - 6) ** 2 * 3 * 32
+    assert inside["dense"] == got["dense"] and 184e6 < sum(inside.values()) < 186e6
 
 
 def test_config_round_trip_and_errors():

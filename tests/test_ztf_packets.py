@@ -215,6 +215,7 @@ def test_damaged_packets_are_reported_and_counted(tmp_path, capsys):
     assert "2 alerts read from 4 files; 8 skipped" in s.text()
 
     out = tmp_path / "out" / "alerts.npz"
+    out.parent.mkdir()  # not created by the writer (issue 25), as by `score`
     assert main(["--input", str(tmp_path), "--output", str(out)]) == 0
     with np.load(out) as z:
         assert z["ids"].tolist() == ["1", "2"] and int(z["n_packets_skipped"]) == 8

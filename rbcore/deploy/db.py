@@ -33,6 +33,7 @@ PostgreSQL on a throwaway server (tests/postgres_server.py).
 from __future__ import annotations
 
 import json
+import math
 import re
 import sqlite3
 from contextlib import contextmanager
@@ -96,10 +97,19 @@ def connect(url) -> object:
             "postgresql://user@/db?host=/socket/dir"), opened with psycopg 3 as libpq reads it.
 
     Raises:
-        ValueError: another scheme (the message names it and the accepted ones).
+        ValueError: another scheme, a URL with one slash ("sqlite:/x"), an empty URL, a bad
+            PostgreSQL option (the message names the URL and the accepted forms).
         ConnectionError: the PostgreSQL server cannot be reached or refuses the login.
+        sqlite3.Error: SQLite cannot open the file (a folder, not a database...): the
+            message names the file.
     """
     s = str(url)
+    if not s.strip():  # SQLite would open a private temporary database, lost at close
+        raise ValueError(f"database URL {s!r} is empty; expected {ACCEPTED_URLS}")
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:(?!//)", s):  # "sqlite:/x" is no relative path
+        raise ValueError(
+            f"database URL {display_url(s)!r}: a scheme without '//'; expected {ACCEPTED_URLS}"
+        )
     scheme = s.split("://", 1)[0].lower() if "://" in s else ""
     if scheme in POSTGRES_SCHEMES:
         return _connect_postgresql("postgresql://" + s.split("://", 1)[1])
@@ -114,13 +124,20 @@ def connect(url) -> object:
         )
     if s != ":memory:":
         Path(s).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(s, timeout=60)
-    conn.execute("PRAGMA journal_mode=WAL")  # readers (the notebook) do not block the writer
-    conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a crash of
-    # this process (not of the OS), ample for a rebuildable run
+    try:
+        conn = sqlite3.connect(s, timeout=60)
+        conn.execute("PRAGMA journal_mode=WAL")  # readers (the notebook) do not block the writer
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a crash of
+        # this process (not of the OS), ample for a rebuildable run
+    except sqlite3.Error as err:  # sqlite3 does not say which file
+        raise type(err)(f"{Path(s).resolve()}: {err}") from err
     return conn
 
 
+ACCEPTED_URLS = (
+    "sqlite:///path (relative; sqlite:////path for an absolute one), a plain file path, "
+    "':memory:', or postgresql://user@host/database"
+)
 # URL schemes opened with psycopg ("postgresql+psycopg" is SQLAlchemy's spelling of the same).
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 
@@ -128,8 +145,8 @@ POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 def display_url(url) -> str:
     """`url` with its password replaced by ***, for messages and notebook output."""
     s = str(url)
-    if "://" not in s:
-        return s
+    if "://" not in s:  # a path, or a URL with one slash: hide a "user:password@" all the same
+        return re.sub(r"([^:/@]+):[^:/@]*@", r"\1:***@", s)
     scheme, rest = s.split("://", 1)
     netloc, sep, tail = rest.partition("/")
     if "@" in netloc:
@@ -163,8 +180,16 @@ def _connect_postgresql(url: str):
         conn = psycopg.connect(url, connect_timeout=60)
     except psycopg.OperationalError as err:
         raise ConnectionError(f"candidate database {display_url(url)}: {err}".strip()) from err
+    except psycopg.ProgrammingError as err:  # a URL libpq cannot parse (an unknown option)
+        raise ValueError(f"candidate database {display_url(url)}: {err}".strip()) from err
     conn.adapters.register_loader("numeric", _IntegralNumericLoader)
     return conn
+
+
+def _sqlite_file(conn) -> str:
+    """The file of a SQLite connection's main database (":memory:" when none)."""
+    rows = conn.execute("PRAGMA database_list").fetchall()  # no file is read for this
+    return next((r[2] for r in rows if r[1] == "main"), "") or ":memory:"
 
 
 def _blob(array: np.ndarray) -> bytes:
@@ -201,6 +226,7 @@ class CandidateDB:
         self.paramstyle = getattr(module, "paramstyle", "qmark")
         self.blob_type = "BLOB" if self.is_sqlite else "BYTEA"
         self._in_transaction = False
+        self.where = _sqlite_file(self.conn) if self.is_sqlite else None
         with self.transaction() as cur:
             for stmt in SCHEMA:
                 cur.execute(stmt.format(blob=self.blob_type))
@@ -227,12 +253,21 @@ class CandidateDB:
         try:
             yield cur
             self.conn.commit()
-        except BaseException:
+        except BaseException as err:
             self.conn.rollback()
-            raise
+            if (named := self._named(err)) is err:
+                raise
+            raise named from err
         finally:
             self._in_transaction = False
             cur.close()
+
+    def _named(self, err: BaseException) -> BaseException:
+        """A SQLite error with the database file in front of its message (sqlite3's own
+        messages, "attempt to write a readonly database", do not say which)."""
+        if self.where is None or not isinstance(err, sqlite3.Error) or self.where in str(err):
+            return err
+        return type(err)(f"{self.where}: {err}")
 
     def query(self, statement: str, params=()) -> pd.DataFrame:
         """Rows of a SELECT as a DataFrame (placeholders `?`).
@@ -252,10 +287,12 @@ class CandidateDB:
             if not self._in_transaction:
                 self.conn.commit()
             return pd.DataFrame(rows, columns=cols)
-        except BaseException:
+        except BaseException as err:
             if not self._in_transaction:
                 self.conn.rollback()
-            raise
+            if (named := self._named(err)) is err:
+                raise
+            raise named from err
         finally:
             cur.close()
 
@@ -374,23 +411,28 @@ class CandidateDB:
             The `nights` row.
         """
         s = self.query(
-            "SELECT SUM(n) AS n, SUM(weight) AS w, "
+            "SELECT SUM(n) AS n, "
             "SUM(CASE WHEN pass_current = 1 THEN n ELSE 0 END) AS rc, "
             "SUM(CASE WHEN pass_vat = 1 THEN n ELSE 0 END) AS rv "
             "FROM night_summary WHERE night = ?",
             (night,),
         ).iloc[0]
+        # the weights summed exactly (math.fsum), so the order of the rows (a resumed night
+        # wrote its chunks in another order; PostgreSQL returns them as stored) cannot matter
+        w = self.query("SELECT weight FROM night_summary WHERE night = ?", (night,))["weight"]
         row = {
             "night": int(night),
             "n_candidates": int(s["n"] or 0),
-            "weight": float(s["w"] or 0.0),
+            "weight": math.fsum(w.astype(float)),
             "n_registered_current": int(s["rc"] or 0),
             "n_registered_vat": int(s["rv"] or 0),
             "seconds": float(seconds),
             "committed_at": committed_at,
         }
-        hist = self.query(
-            "SELECT model, truth, counts, weights FROM score_hist WHERE night = ?", (night,)
+        hist = self.query(  # summed in chunk order, however the chunks were written
+            "SELECT model, truth, counts, weights FROM score_hist WHERE night = ? "
+            "ORDER BY chunk, model, truth",
+            (night,),
         )
         merged: dict = {}
         for m, t, c, w in hist.itertuples(index=False):
@@ -417,7 +459,7 @@ class CandidateDB:
         """Summed logit histograms over committed nights: {(model, truth): (counts, weights)}."""
         rows = self.query(
             "SELECT h.model, h.truth, h.counts, h.weights FROM score_hist h "
-            "JOIN nights n ON n.night = h.night"
+            "JOIN nights n ON n.night = h.night ORDER BY h.night, h.chunk, h.model, h.truth"
         )
         out: dict = {}
         for m, t, c, w in rows.itertuples(index=False):

@@ -29,6 +29,19 @@ PAPER_STAGE2 = {
     "n_power": 1,  # MyModel ip=1
     "flagged_in_batch": True,  # map_record_semi_supervised: flagged samples get label -1
 }
+# Departures from the paper's code that remain with PAPER_STAGE2 (losses, VAT, optimizer):
+# - one logit z with a sigmoid for the paper's two (z0, z1) with a softmax: z plays z1 - z0
+#   exactly (softmax(z0, z1)_1 = sigmoid(z1 - z0), the ECH's score model2.py:25), but the two
+#   dense columns of the paper move z1 - z0 at twice SGD's step and start with the variance
+#   of a difference of two initial columns (the function class and every loss are the same);
+# - the LDS is KL(p || p_adv); the paper's Keras CategoricalCrossentropy(p, p_adv) is that
+#   plus the entropy of the constant target p: the same gradient, a different logged value;
+# - r_adv is normalized exactly (rbcore.vat.l2_normalize); the paper divides by
+#   max(|g|, 1e-6), so a gradient under 1e-6 gives |r_adv| < eps there;
+# - the CE's class weights (TrainConfig.class_weight) have no counterpart (the code: none);
+# - lambda_auc = 0 with lambda_vat != 0 in "as_coded": the code would pass a weight for an
+#   'auc' output it never built (Keras' behaviour there is untested); we drop the ECH and
+#   weigh the LDS 1.
 
 
 @dataclasses.dataclass(frozen=True)

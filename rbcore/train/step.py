@@ -90,6 +90,21 @@ def step_keys(seed: int, step) -> tuple[jax.Array, jax.Array]:
     return key_drop, key_vat
 
 
+def vat_view(vat_space: str, x_raw, x_normalized, logits_of_normalized):
+    """(inputs that r_adv is added to, their logits function) for `TrainConfig.vat_space`.
+
+    "normalized": the [0, 1] min-max normalized inputs and the model (Miyato's convention:
+    eps in units of the network's input). "raw": the raw pixels and normalize-then-model, so
+    r_adv (L2 norm eps in raw units) is added before the normalization, as the paper's code
+    does (model2.py MyModel perturbs the input of `net`, whose first layer is NormalizeSimple).
+    """
+    if vat_space == "raw":
+        return x_raw, lambda x: logits_of_normalized(normalize_jax(x))
+    if vat_space == "normalized":
+        return x_normalized, logits_of_normalized
+    raise ValueError(f"vat_space must be 'normalized' or 'raw', got {vat_space!r}")
+
+
 def loss_weights(config: TrainConfig, alpha):
     """(weight of the ECH, weight of the LDS) under `config.loss_weights`.
 
@@ -155,19 +170,9 @@ def loss_fn(params, rest, batch, keys, *, config: TrainConfig, graphdefs, eps, a
             x_all_n, x_all_raw, pooled_all = xl_n, xl, pooled_l
         logits_all = model_eval.classify(pooled_all)
         if config.alpha > 0:
-            if config.vat_space == "raw":
-                # r_adv on raw pixels, before the min-max normalization (the paper's code:
-                # MyModel perturbs the input of a network that starts with NormalizeSimple).
-                x_vat = x_all_raw
-
-                def logits_eval(x):
-                    return in_pieces(model_eval, normalize_jax(x), form=form)
-            else:
-                x_vat = x_all_n
-
-                def logits_eval(x):
-                    return in_pieces(model_eval, x, form=form)
-
+            x_vat, logits_eval = vat_view(
+                config.vat_space, x_all_raw, x_all_n, lambda x: in_pieces(model_eval, x, form=form)
+            )
             lds = virtual_adversarial_loss(
                 logits_eval,
                 x_vat,

@@ -124,6 +124,27 @@ def resolve_alerts_path(alerts_path: str | os.PathLike = "") -> Path:
     return (REPO_ROOT / path).resolve()
 
 
+def prepare_alerts_run(alerts_path, results_path) -> tuple[Path, bool]:
+    """Notebook 06's start: (the alert file, whether there is one to score).
+
+    The previous run's `results_path` is removed first, so that no stale result survives a
+    run that scores nothing or fails. The default file (`alerts_path` "") may be absent (the
+    notebook then says where to get one and ends); an explicit `alerts_path` must be a file.
+
+    Raises:
+        FileNotFoundError: an explicit `alerts_path` that does not exist or is a folder.
+    """
+    Path(results_path).unlink(missing_ok=True)
+    path = resolve_alerts_path(alerts_path)
+    if str(alerts_path) != "" and not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise FileNotFoundError(
+            f"alerts_path {path} {what}; expected an alert file (.npz) such as "
+            "`python -m rbcore.ztf.packets` writes from a folder of packets"
+        )
+    return path, path.is_file()
+
+
 def overlap_weights(n_in: int, n_out: int = CUTOUT_SIZE, ratio: float | None = None) -> np.ndarray:
     """1-D area-overlap weights from a centred input axis to a coarser output axis.
 

@@ -15,7 +15,8 @@ channels (ref, new, sub) = (cutoutTemplate, cutoutScience, cutoutDifference), ra
 values; `ids` (candid as text), `objectId`, the candidate metadata (`FLOAT_FIELDS`,
 `INT_FIELDS`, `TEXT_FIELDS`), `weak_labels`, `labels` (all -1), `peer_scores` (= drb),
 `diff_fileName`, `diff_is_ref_minus_sci`, `padded`, `src` (file#record); here also
-`sub_flipped`, `n_sentinel` (per alert) and `n_packets_skipped` (a scalar).
+`sub_flipped`, `n_sentinel`, `n_nonstandard_fits` (per alert: stamps whose FITS SIMPLE card is
+not in the standard's fixed format, read all the same) and `n_packets_skipped` (a scalar).
 
 Damaged packets are never dropped silently: an unreadable Avro block or record, a corrupt
 gzip/FITS cutout, a stamp of the wrong shape, +-inf pixels, a missing candid or objectId or
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rbcore._xla import EXIT_INTERRUPTED, exit_with
 from rbcore.ztf.stamps import (
     FLOAT_FIELDS,
     INT_FIELDS,
@@ -107,8 +109,11 @@ class Packets:
 # ------------------------------------------------------------------ finding and reading files
 
 
-def find_packet_files(inputs) -> list[Path]:
+def find_packet_files(inputs, *, exclude=None) -> list[Path]:
     """The packet files named by folders, globs or paths, sorted, each once.
+
+    `exclude` (the output file) is left out of what a folder or a glob finds, so that a
+    command whose glob matches its own output can run again.
 
     Raises:
         FileNotFoundError: an input that names nothing (with the input as given).
@@ -126,6 +131,8 @@ def find_packet_files(inputs) -> list[Path]:
         else:
             raise FileNotFoundError(f"{spec}: no such file, folder or matching glob")
         hits = [q for q in hits if q.is_file()]
+        if exclude is not None and not p.is_file():
+            hits = [q for q in hits if q.resolve() != Path(exclude).resolve()]
         if not hits:
             raise FileNotFoundError(f"{spec}: no .avro or .parquet alert files here")
         bad = [q for q in hits if q.suffix.lower() not in PACKET_SUFFIXES]
@@ -286,6 +293,7 @@ def _columns(rows: list[dict]) -> dict:
     for k in ("diff_is_ref_minus_sci", "sub_flipped", "padded"):
         out[k] = np.array(col(k), dtype=bool)
     out["n_sentinel"] = np.array(col("n_sentinel"), dtype=np.int32)
+    out["n_nonstandard_fits"] = np.array(col("n_nonstandard_fits"), dtype=np.int8)
     out["weak_labels"] = weak_labels(out["ssdistnr"], out["ssmagnr"], out["magpsf"])
     out["labels"] = np.full(len(rows), -1, np.int8)  # no human labels in alert packets
     out["peer_scores"] = out["drb"].copy()
@@ -299,13 +307,18 @@ def build_alert_file(inputs, output) -> ReadSummary:
     """Read packets and write them as one .npz in the developer-set layout (atomically).
 
     Raises:
-        ValueError: the output is one of the inputs, or no alert could be read.
-        FileNotFoundError: inputs that name no packet file.
+        ValueError: the output is one of the inputs or a folder, or no alert could be read.
+        FileNotFoundError: inputs that name no packet file, an output folder that does not
+            exist (it is not created, as `python -m rbcore score` does not).
     """
     from rbcore.files import write_bytes_atomic
 
     output = Path(output).expanduser()
-    files = find_packet_files(inputs)
+    if output.is_dir():
+        raise ValueError(f"{output}: is a folder; expected the path of the .npz to write")
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"{output.parent}: output folder does not exist")
+    files = find_packet_files(inputs, exclude=output)
     if output.resolve() in files:
         raise ValueError(f"{output}: the output is one of the input packet files")
     packets = read_packets(files)
@@ -346,6 +359,9 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError, OSError) as err:
         print(f"rbcore.ztf.packets: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: nothing is written before the final atomic rename
+        print("rbcore.ztf.packets: interrupted; no output written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if not args.quiet:
         for line in summary.problems:
             print(f"rbcore.ztf.packets: skipped {line}", file=sys.stderr)
@@ -354,4 +370,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

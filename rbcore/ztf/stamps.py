@@ -20,8 +20,9 @@ alerts have `sub_flipped` = True, and `diff_is_ref_minus_sci` describes `sub` as
 
 from __future__ import annotations
 
-import gzip
 import io
+import warnings
+import zlib
 
 import numpy as np
 
@@ -51,6 +52,10 @@ TEXT_FIELDS = ("isdiffpos", "rbversion", "drbversion")
 POSITIVE, NEGATIVE = ("t", "1"), ("f", "0")
 MISSING_INT = -1
 PACKET_SUFFIXES = (".avro", ".parquet")
+# Most bytes a gzipped stamp may inflate to, checked before it is inflated further (a gzip
+# bomb). Our choice: a 63x63 float64 stamp with a long header is under 40 kB, 1 MiB is 25x
+# that; the issue's bomb (a 20000x20000 image in a 1.6 MB packet) inflates to 1.6 GB.
+MAX_STAMP_BYTES = 1 << 20
 # The Avro object container header (Avro 1.x specification, "Object Container Files").
 
 
@@ -65,11 +70,40 @@ class PacketError(ValueError):
 # ------------------------------------------------------------------ one packet -> arrays
 
 
-def decode_stamp(cutout, name: str) -> np.ndarray:
+def _gunzip_capped(raw: bytes, name: str) -> bytes:
+    """The gzip stream `raw` inflated, refused as soon as it passes `MAX_STAMP_BYTES`."""
+    out, total = [], 0
+    while raw:  # one gzip member after another, as gzip.decompress reads them
+        d = zlib.decompressobj(wbits=31)
+        out.append(d.decompress(raw, MAX_STAMP_BYTES + 1 - total))
+        total += len(out[-1])
+        if total > MAX_STAMP_BYTES:
+            raise PacketError(
+                "corrupt cutout",
+                f"{name}: gzip stream inflates to more than {MAX_STAMP_BYTES} bytes (a 63x63 "
+                "stamp needs under 40 kB); not inflated further",
+            )
+        if not d.eof:
+            raise PacketError("corrupt cutout", f"{name}: gzip stream cut short")
+        raw = d.unused_data
+    return b"".join(out)
+
+
+def _is_simple_card_warning(w) -> bool:
+    from astropy.io.fits.verify import VerifyWarning
+
+    return issubclass(w.category, VerifyWarning) and "SIMPLE card" in str(w.message)
+
+
+def decode_stamp(cutout, name: str, nonstandard: list | None = None) -> np.ndarray:
     """The image of one cutout: float32[H, W] from {fileName, stampData} or raw bytes.
 
+    The gzip stream is inflated up to `MAX_STAMP_BYTES` only. astropy's VerifyWarning about
+    a SIMPLE card not in the standard's fixed format (real ZTF stamps have one) is silenced;
+    `name` is appended to `nonstandard` (if given) for such a stamp, so it can be counted.
+
     Raises:
-        PacketError: missing, not gzip/FITS, no 2-D image.
+        PacketError: missing, not gzip/FITS, inflating past the bound, no 2-D image.
     """
     from astropy.io import fits
 
@@ -78,12 +112,21 @@ def decode_stamp(cutout, name: str) -> np.ndarray:
         raise PacketError("missing cutout", f"{name} has no stampData")
     try:
         if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-        with fits.open(io.BytesIO(raw), memmap=False) as hdus:
-            img = next((h.data for h in hdus if h.data is not None), None)
-            img = None if img is None else np.array(img, dtype=np.float32)
-    except Exception as err:  # noqa: BLE001 - gzip, zlib and astropy raise many types
+            raw = _gunzip_capped(bytes(raw), name)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with fits.open(io.BytesIO(raw), memmap=False) as hdus:
+                img = next((h.data for h in hdus if h.data is not None), None)
+                img = None if img is None else np.array(img, dtype=np.float32)
+    except PacketError:
+        raise
+    except Exception as err:  # noqa: BLE001 - zlib and astropy raise many types
         raise PacketError("corrupt cutout", f"{name}: {type(err).__name__}: {err}") from err
+    for w in caught:
+        if not _is_simple_card_warning(w):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        elif nonstandard is not None and name not in nonstandard:
+            nonstandard.append(name)
     if img is None or img.ndim != 2:
         shape = None if img is None else img.shape
         raise PacketError("wrong shape", f"{name}: expected a 2-D image, got {shape}")
@@ -149,8 +192,8 @@ def packet_metadata(rec: dict) -> dict:
     cand = rec.get("candidate")
     cand = cand if isinstance(cand, dict) else rec  # flat exports: candidate fields on top
     candid, object_id = rec.get("candid", cand.get("candid")), rec.get("objectId")
-    if candid is None or object_id is None:
-        raise PacketError("missing id", "the packet has no candid or objectId")
+    if candid is None or object_id is None or str(object_id).strip() == "" or candid == "":
+        raise PacketError("missing id", "the packet has no candid or objectId (or an empty one)")
     flag = str(cand.get("isdiffpos") or "").lower()
     if flag not in POSITIVE + NEGATIVE:
         raise PacketError("bad isdiffpos", f"isdiffpos {cand.get('isdiffpos')!r}; expected t/f/1/0")
@@ -175,9 +218,10 @@ def packet_to_alert(rec: dict) -> tuple[np.ndarray, dict]:
         PacketError: naming the field and what was expected.
     """
     meta = packet_metadata(rec)
-    stamps, padded = [], False
+    stamps, padded, nonstandard = [], False, []
     for name in CUTOUT_FIELDS:
-        img, pad = pad_to_stamp(decode_stamp(rec.get(name), name), meta["xpos"], meta["ypos"], name)
+        img = decode_stamp(rec.get(name), name, nonstandard)
+        img, pad = pad_to_stamp(img, meta["xpos"], meta["ypos"], name)
         stamps.append(img)
         padded |= pad
     images = np.stack(stamps, axis=-1)
@@ -196,6 +240,7 @@ def packet_to_alert(rec: dict) -> tuple[np.ndarray, dict]:
         sub_flipped=flip,
         padded=padded,
         n_sentinel=int(sentinel.sum()),
+        n_nonstandard_fits=len(nonstandard),
     )
     return images, meta
 
