@@ -42,13 +42,15 @@ from rbcore.study.decomp_run import decomposition_plan
 from rbcore.study.decomposition import DECOMP_ROWS
 
 #: The long run's sizes besides the training size (our choices): 3 seeds for every row (the
-#: issue's minimum), the A/A row at 6; the residual network up to 30 epochs with the code's
-#: patience 10 (real_bogus.py:106); the talk-CNN rows at notebook 03's epochs; the test set
-#: of the default profile (3,000 reals, 100,000 bogus).
+#: issue's minimum), the A/A row at 6; the residual network for 4 epochs (the code's 1000 with
+#: patience 10, real_bogus.py:89, :106, do not fit 2.5 h on 2 cores at any useful size: each
+#: epoch costs ~48x (CE) to ~79x (VAT) the CNN's per sample, measured 2026-12-06), the talk-CNN
+#: rows at notebook 03's epochs; a test set of 3,000 reals and 30,000 bogus (the 18 residual-
+#: network models score it at ~1/13 of the CNN's rate).
 LONG = dict(
     decomp_rows=None, decomp_n_seeds=3, decomp_complex_seeds=3, decomp_epochs_simple=None,
-    decomp_complex=dict(epochs=30, patience=10), decomp_test_real=3_000,
-    decomp_test_bogus=100_000, decomp_memo_right=2_000, decomp_n_boot=1000,
+    decomp_complex=dict(epochs=4, patience=10), decomp_test_real=3_000,
+    decomp_test_bogus=30_000, decomp_memo_right=2_000, decomp_n_boot=1000,
 )  # fmt: skip
 
 
@@ -63,7 +65,9 @@ def sizing(args, out: Path, cfg: dict, simple, survey, run_dir: Path) -> dict:
     """Measure the rates (cached) and choose the training size (cached, unless forced)."""
     path = out / "sizing.json"
     if path.exists() and args.n_samples is None:
-        return json.loads(path.read_text())
+        done = json.loads(path.read_text())
+        if done.get("complex_seeds") == cfg["decomp_complex_seeds"]:
+            return done
     rates_path = out / "rates.json"
     if rates_path.exists():
         rates = json.loads(rates_path.read_text())
@@ -90,7 +94,8 @@ def sizing(args, out: Path, cfg: dict, simple, survey, run_dir: Path) -> dict:
     est = plan_seconds(n_train=int(n * 6 / 7), n_val=int(n / 7), **kwargs)
     result = {"n_samples": int(n), "n_max": int(n_max), "budget_h": args.budget_h,
               "estimate_s": est, "rates": rates, "epochs_max": epochs,
-              "forced": args.n_samples is not None, "machine": machine()}  # fmt: skip
+              "forced": args.n_samples is not None, "machine": machine(),
+              "complex_seeds": cfg["decomp_complex_seeds"]}  # fmt: skip
     write_json_atomic(path, result, indent=2)
     return result
 
@@ -102,6 +107,9 @@ def main(argv=None) -> None:
     parser.add_argument("--budget-h", type=float, default=2.5)
     parser.add_argument("--n-samples", type=int, default=None, help="force a training size")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--complex-seeds", type=int, default=None,
+                        help="seeds of the residual-network rows (default 3); fewer buy a "
+                        "larger size, the rows at one seed taking the pooled seed variance")  # fmt: skip
     parser.add_argument("--estimate-only", action="store_true", help="size it, train nothing")
     args = parser.parse_args(argv)
     run_dir = Path(args.run_dir)
@@ -110,6 +118,8 @@ def main(argv=None) -> None:
     simple = st.notebook03_settings(run_dir)["base"]
     survey = read_survey_config(run_dir)
     cfg = dict(LONG)
+    if args.complex_seeds is not None:
+        cfg["decomp_complex_seeds"] = int(args.complex_seeds)
     size = sizing(args, out, cfg, simple, survey, run_dir)
     print(f"training size {size['n_samples']:,} of {size['n_max']:,}: estimated "
           f"{size['estimate_s']['total'] / 3600:.2f} h (budget {size['budget_h']} h)")  # fmt: skip

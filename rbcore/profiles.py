@@ -59,7 +59,7 @@ ZTF_ADAPT = dict(ztf_alpha=1.0, ztf_eps=0.1, adapt_fraction=0.5, split_seed=0)
 # network with one loss, CE (complex_all, complex_removed, complex_oracle), and leaves out
 # complex_all_ech and both complex_unlabeled_vat rows, to keep the notebook's added time
 # near the ~60 s CI allows (their configurations are tested in
-# tests/test_study_decomposition.py, their loss paths in tests/test_train_step.py).
+# tests/test_study_decomposition.py, their loss paths in tests/test_train_paper_losses.py).
 SMOKE_DECOMPOSITION = dict(
     decomp_rows=("talk_current", "simple_all", "simple_oracle", "complex_all",
                  "complex_removed", "complex_oracle"),
@@ -67,15 +67,21 @@ SMOKE_DECOMPOSITION = dict(
     decomp_complex=dict(epochs=1, batch_size=32, eval_batch_size=256),
     decomp_test_real=40, decomp_test_bogus=400, decomp_memo_right=60, decomp_n_boot=50,
 )  # fmt: skip
-# default: sized to what `make run` has left of its 60 min (measured 50 min before issue 22):
-# the talk-CNN rows at 3 seeds on 10,000 samples (notebook 03's epochs), the residual-network
-# rows at 1 seed on the same 10,000 samples for 2 epochs; the estimate and how it was made
-# are in benchmarks/README.md ("decomposition"), it was not run today.
+# default: what `make run` can add to its measured 50 min: the talk-CNN rows (talk_current,
+# simple_all, simple_oracle; the steps each -> all and to the oracle, and the A/A check) at 3
+# seeds on 10,000 samples with notebook 03's epochs, and a test set of 3,000 reals and 50,000
+# bogus (an FPR of 1e-3 rests on ~50 bogus). Estimated 8-9 min on 2 idle cores, ~21 min
+# on this session's shared cores (rbcore.study.budget.plan_seconds with the throughputs
+# measured by benchmarks/decomposition.py --estimate-only on 2026-12-06, the idle figure
+# with the CNN's idle rates of benchmarks/README.md and the residual network's measured
+# ratio to it; benchmarks/README.md, "decomposition"); not run today. The residual-network
+# rows cost ~48x (CE) and ~79x (VAT) the CNN's training per sample here, so 9 rows at 3
+# seeds need ~80 min even at 10,000 samples: they run in benchmarks/decomposition.py.
 DEFAULT_DECOMPOSITION = dict(
-    decomp_rows=None,
+    decomp_rows=("talk_current", "simple_all", "simple_oracle"),
     decomp_samples=10_000, decomp_n_seeds=3, decomp_complex_seeds=1, decomp_epochs_simple=None,
     decomp_complex=dict(epochs=2, patience=10),
-    decomp_test_real=3_000, decomp_test_bogus=100_000, decomp_memo_right=2_000,
+    decomp_test_real=3_000, decomp_test_bogus=50_000, decomp_memo_right=2_000,
     decomp_n_boot=500,
 )  # fmt: skip
 # paper: every row at full size and 5 seeds, the code's 1000 epochs and patience 10

@@ -101,8 +101,8 @@ def measure_rates(images, labels, *, simple, complex_overrides: dict, n: int = 1
     """The throughputs of `plan_seconds`, measured here on `n` of the given images.
 
     Training: two epochs of a short fit per kind; the second epoch's samples per second, the
-    first epoch's extra time as the compilation. Inference: `predict_logits` on 2n images
-    after a warm-up. Simulation: 2,000 test candidates (`simulate_candidates`).
+    first epoch's extra time as the compilation. Inference: `predict_logits` on 2n images,
+    the second of two calls (the first compiles). Simulation: 2,000 test candidates (`simulate_candidates`).
     """
     from rbcore.inference import predict_logits
     from rbcore.model import build_model
@@ -119,7 +119,7 @@ def measure_rates(images, labels, *, simple, complex_overrides: dict, n: int = 1
             f"~{rates[f'compile_{kind}']:.0f} s")  # fmt: skip
         if kind != "complex_vat":
             model = build_model(config.model_config, seed=0)
-            predict_logits(model, x[:256])
+            predict_logits(model, x)  # warm-up: compiles the batch shapes of the timed call
             t0 = time.perf_counter()
             predict_logits(model, x)
             rates[f"eval_{kind}"] = x.shape[0] / (time.perf_counter() - t0)
