@@ -176,6 +176,15 @@ def _predict(run: _Run, images) -> np.ndarray:
     return np.asarray(logits, np.float32)
 
 
+def _notify(on_epoch_end, run: _Run, epoch: int) -> None:
+    """`fit`'s per-epoch hook: `on_epoch_end(epoch counted from 1, predict)`, where
+    `predict(images)` returns the float32 logits of the model as it stands after that epoch
+    (eval mode); e.g. the study's memorization curves (issue 22). None: nothing. Epochs
+    finished before a resume are not called again."""
+    if on_epoch_end is not None:
+        on_epoch_end(epoch + 1, lambda x: _predict(run, x))
+
+
 def _early_stopping(run: _Run, row: dict, epoch: int) -> None:
     """Track the best epoch by the validation metric; stop after `patience` bad epochs."""
     config, state = run.config, run.state
@@ -227,10 +236,7 @@ def fit(
             and `best/` checkpoints (`rbcore.checkpoint`); a run with a checkpoint there
             resumes from it, if it has the same TrainConfig and data (else a ValueError).
         progress: show a progress bar with the running loss.
-        on_epoch_end: optional `f(epoch, predict)` called after each epoch this call trains
-            (epoch counted from 1), where `predict(images)` returns float32 logits of the
-            model as it stands then (eval mode); e.g. the study's memorization curves
-            (issue 22). Epochs finished before a resume are not called again.
+        on_epoch_end: optional `f(epoch, predict)` after each epoch (`_notify`, issue 22).
 
     Returns:
         (model, history): the best model by validation (the last one without validation), in
@@ -270,8 +276,7 @@ def fit(
             _early_stopping(run, row, epoch)
         run.state["history"].append(row)
         run.state["epoch"] = epoch + 1
-        if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, lambda x, run=run: _predict(run, x))
+        _notify(on_epoch_end, run, epoch)
         if out_dir is not None:
             _checkpoint(run, out_dir, epoch)
         if progress:
