@@ -1,6 +1,7 @@
 """Command-line scorer: how a pipeline calls rbcore.
 
     python -m rbcore score --checkpoint CKPT --input FILE --output scores.csv [--batch-size N]
+    python -m rbcore score --model braai-d6_m7 --weights-dir DIR --input PACKETS --output scores.csv
 
 FILE is a FITS file of triplets (REF, NEW, SUB image cubes + optional META table, see
 `rbcore.fits.write_fits_triplets`) or a .npy array float32[N, 29, 29, 3] in the dataset
@@ -18,6 +19,10 @@ an id twice, an output that is a folder or one of the inputs) prints one line
 before any scoring). The output is written to a temporary file `.<output>.<pid>.tmp` (with the permissions of
 any new file, umask applied) renamed at the end, so a failed run leaves no output file; the
 temporary file of a killed run is removed by the next run.
+
+`--model braai-d6_m7` (or `braai-d6_m9`) scores ZTF alert packets with ZTF's own classifier
+braai instead (`score_braai`, `rbcore.ztf.braai`): its 63x63 stamps unresampled, braai's
+input recipe, the HDF5 weights from `--weights-dir`; d6_m7's score is the packets' `drb`.
 """
 
 from __future__ import annotations
@@ -309,11 +314,56 @@ def score_file(checkpoint, input_path, output, *, batch_size=1024, params=None, 
     return n
 
 
+def score_braai(model, weights_dir, input_path, output, *, batch_size=512) -> int:
+    """Score ZTF alert packets with braai (`--model braai-d6_m7` / `braai-d6_m9`) into `output`.
+
+    The packets' 63x63 stamps go to braai unresampled, with its own input recipe
+    (`rbcore.ztf.braai`); rows carry `candid`, `objectId`, `logit` and `score` (d6_m7: `drb`).
+    """
+    from rbcore.inference import sigmoid
+    from rbcore.ztf.braai import braai_inputs, braai_logits, load_braai, weights_path
+    from rbcore.ztf.packets import read_packets
+
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1, got {batch_size}")
+    input_path, output = Path(input_path), Path(output)
+    if not _is_packets(input_path):
+        raise InputError(f"{input_path}: braai scores ZTF alert packets (.avro / .parquet)")
+    try:
+        weights = weights_path(weights_dir, model)
+    except (FileNotFoundError, ValueError) as err:
+        raise InputError(f"--weights-dir: {err}") from err
+    _check_output(output, input_path, None, weights)
+    try:
+        packets = read_packets(str(input_path), keep_blank=True)  # braai's recipe needs them
+        braai = load_braai(model, weights_dir)
+    except (FileNotFoundError, ValueError, OSError) as err:
+        raise InputError(str(err)) from err
+    for line in packets.summary.problems:
+        print(f"rbcore score: skipped {line}", file=sys.stderr)
+    if not len(packets):
+        raise InputError(f"{input_path}: no readable ZTF alert packet ({packets.summary.text()})")
+    a = packets.arrays
+    x = braai_inputs(packets.images, version=braai.version, padded=a["padded"],
+                     sub_flipped=a["sub_flipped"])  # fmt: skip
+    logits = braai_logits(braai, x, batch_size)
+    out = pd.DataFrame({"row": np.arange(len(x)), "candid": a["ids"], "objectId": a["objectId"],
+                        "logit": logits, "score": sigmoid(logits)})  # fmt: skip
+    _write_csv(out, output)
+    return len(out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rbcore", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("score", help="score cutout triplets with a checkpoint")
-    p.add_argument("--checkpoint", required=True, help="checkpoint directory (save_model)")
+    p.add_argument("--checkpoint", help="checkpoint directory (save_model)")
+    p.add_argument(
+        "--model",
+        choices=("braai-d6_m7", "braai-d6_m9"),
+        help="instead of --checkpoint: ZTF's braai (Duev et al. 2019) on ZTF packets",
+    )
+    p.add_argument("--weights-dir", help="with --model: the folder with braai's .h5 weights")
     p.add_argument(
         "--input",
         required=True,
@@ -340,8 +390,16 @@ def main(argv=None) -> int:
     except ValueError:  # not the main thread: leave signals alone
         previous = None
     try:
-        n = score_file(args.checkpoint, args.input, args.output, batch_size=args.batch_size,
-                       params=args.params, progress=not args.no_progress)  # fmt: skip
+        if (args.checkpoint is None) == (args.model is None):
+            raise InputError("give exactly one of --checkpoint and --model")
+        if args.model is not None:
+            if args.weights_dir is None or args.params is not None:
+                raise InputError("--model needs --weights-dir (and takes no --params)")
+            n = score_braai(args.model, args.weights_dir, args.input, args.output,
+                            batch_size=args.batch_size)  # fmt: skip
+        else:
+            n = score_file(args.checkpoint, args.input, args.output, batch_size=args.batch_size,
+                           params=args.params, progress=not args.no_progress)  # fmt: skip
     except InputError as err:
         print(f"rbcore score: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

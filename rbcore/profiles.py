@@ -42,6 +42,11 @@ DEFAULT_ZTF_N_TRAIN = 20_000
 # defaults (Miyato et al. 2018; the paper's code), not tuned on alerts; half of the
 # developer alerts (by objectId) adapt, the other half judge; seed of that split.
 ZTF_ADAPT = dict(ztf_alpha=1.0, ztf_eps=0.1, adapt_fraction=0.5, split_seed=0)
+# braai's judgement of the ZTF-like survey (issue 23, notebook 06 section 7): candidates on
+# braai's 63x63 grid. 10,000 (~3,300 bogus and ~6,700 reals at the training mix: binomial
+# errors < 1 % on the FPR): ~15 s simulated, ~60 s scored on 2 shared cores (measured: 3,000
+# in 4 s + 19 s); smoke 600 (CI), paper 200,000.
+BRAAI_N_SIM = {"smoke": 600, "default": 10_000, "paper": 200_000}
 
 # Notebook 07's decomposition (issue 22, rbcore.study.decomposition): decomp_samples training
 # samples (None: all of notebook 01's) split 6:1 within each detector; decomp_n_seeds seeds
@@ -219,6 +224,8 @@ PROFILES = {
         ),  # fmt: skip
     },
 }
+for _name, _n in BRAAI_N_SIM.items():  # added to each profile's "real_alerts" step (issue 23)
+    PROFILES[_name]["real_alerts"]["braai_n_sim"] = _n
 
 
 def settings(profile: str, step: str, **overrides) -> dict:

@@ -232,6 +232,32 @@ def test_06_real_alerts_counts_and_figures(smoke_run):
             assert (smoke_run[0].figures_dir / f"06_disagree_{model}_{tag}.png").exists()
 
 
+def test_06_braai_judges_the_simulation(smoke_run):
+    """Issue 23: braai's verdicts on the simulated survey and braai d6_m9 as a peer."""
+    from rbcore.profiles import settings
+    from rbcore.ztf import judge
+    from rbcore.ztf.braai import DEFAULT_WEIGHTS_DIR
+
+    _needs_alerts()
+    if judge.braai_missing(DEFAULT_WEIGHTS_DIR):
+        pytest.skip(judge.braai_missing(DEFAULT_WEIGHTS_DIR))
+    result = _json(_check(smoke_run, "06") / "real_alerts.json")
+    on_sim = result["braai_on_simulation"]
+    cats = {k: v for k, v in on_sim.items() if isinstance(v, dict) and "pass_rate" in v}
+    assert sum(v["n"] for v in cats.values()) == settings("smoke", "real_alerts")["braai_n_sim"]
+    assert {"variable_star", "noise", "asteroid"} <= set(cats)
+    assert all(0 <= v["pass_rate"] <= 1 and 0 <= v["mean_score"] <= 1 for v in cats.values())
+    # the overall rates are the category pass rates weighted by the truth
+    n_bogus_passed = sum(v["n"] * v["pass_rate"] for v in cats.values() if v["truth_real"] == 0)
+    assert on_sim["n_bogus"] > 0 and on_sim["n_real"] > 0
+    assert on_sim["fpr"] >= n_bogus_passed / on_sim["n_bogus"] - 1e-9
+    assert 0 <= on_sim["fnr"] <= 1 and on_sim["published"] == {"fnr": 0.011, "fpr": 0.029}
+    peer = result["models"]["braai_d6_m9"]
+    assert 0.5 < peer["auc_vs_drb"] <= 1 and peer["n_alerts"] == result["split"]["n_eval"]
+    figs = smoke_run[0].figures_dir
+    assert any((figs / f"06_braai_{t}.png").exists() for t in ("missed_real", "passed_bogus"))
+
+
 # ------------------------------------------------- notebook 02: ledger, metrics, figures (issue 5)
 def test_02_mislabel_ledger_metrics_and_figures(smoke_run):
     import numpy as np

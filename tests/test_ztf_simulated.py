@@ -172,3 +172,17 @@ def test_train_and_compare_on_held_out_alerts(tmp_path):
     assert set(r) >= {"auc_vs_drb", "auc_ci", "spearman", "asteroid_recall"}
     assert report["rb_reference"]["n_alerts"] == ev.sum()
     assert report["split"]["n_eval"] == ev.sum()
+
+
+def test_ztf_stamps_carry_the_template_and_masks_as_ztf_does():
+    # presets.ztf_config: the template gain- and background-matched to the science image, one
+    # NaN mask for the three stamps (measured on the developer alerts, benchmarks/ztf_braai.py)
+    stamps, table = simulated.simulate_ztf_stamps(300, seed=4, n_detectors=4, n_nights=2)
+    med = np.nanmedian(stamps, axis=(1, 2))
+    noise = 1.4826 * np.nanmedian(np.abs(stamps - med[:, None, None, :]), axis=(1, 2))
+    assert 0.97 < np.median(med[:, 0] / med[:, 1]) < 1.03  # real alerts: 0.998
+    assert 0.15 < np.median(noise[:, 0] / noise[:, 1]) < 0.4  # real alerts: 0.25
+    nan = np.isnan(stamps)
+    assert nan.any() and (nan.any(-1) == nan.all(-1)).all()
+    # the Tomo-e survey keeps its PS1 reference in its own units, masks per stamp
+    assert not SurveyConfig().template_on_science_scale and not SurveyConfig().masks_shared

@@ -232,6 +232,11 @@ class SurveyConfig:
     ref_saturation_mag: float = 13.5  # PS1 saturation in the stacks (Magnier et al. 2020)
     tomoe_ref_depth_gain: float = 1.5  # mag deeper than one visit for a Tomo-e stack (assumption)
     ref_mask_nan_fraction: float = 0.5  # masked ref pixels stored as NaN (else 0) (assumption)
+    template_on_science_scale: bool = False  # False: the ref cutout in the reference's own
+    #   units, background subtracted (PS1, Tomo-e stacks); True: gain- and background-matched
+    #   to the science image, as ZTF's alert templates are (rbcore.simulation.presets)
+    masks_shared: bool = False  # True: a pixel masked in any of the three cutouts is NaN in
+    #   all three, as in ZTF's alert stamps (rbcore.simulation.presets); False: each its own
 
     # --- subtraction imperfections (calibration knobs) --------------------------------------
     astrometric_error: float = 0.06  # pixels rms per axis of the ref->new registration

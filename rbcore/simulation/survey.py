@@ -274,6 +274,10 @@ def _observe(sc, cond, cfg, rng):
     noise = rng.standard_normal((m, n_out, n_out), dtype=np.float32)
     noise *= cond["sigma_ref"][:, None, None].astype(np.float32)
     cut[:, 0] += noise
+    if cfg.template_on_science_scale:  # the ref as ZTF distributes it (presets.ztf_config)
+        scale = 10 ** (-0.4 * (cond["zp_ref"] - cond["zp"])) * (1 + cond["scale_err"])
+        cut[:, 0] *= scale[:, None, None].astype(np.float32)  # the subtraction's gain match
+        cut[:, 0] += cond["sky_e"][:, None, None].astype(np.float32)  # the science's sky
     mask_c = np.lib.stride_tricks.sliding_window_view(ref_mask, (n_out, n_out), axis=(1, 2))[
         i, oy, ox
     ]
@@ -281,6 +285,8 @@ def _observe(sc, cond, cfg, rng):
         use_nan = rng.uniform(size=m) < cfg.ref_mask_nan_fraction  # PS1 masks: NaN or zero
         fill = np.where(use_nan, np.float32(np.nan), np.float32(0.0))
         cut[:, 0] = np.where(mask_c, fill[:, None, None], cut[:, 0])
+    if cfg.masks_shared:  # one mask for the three cutouts (presets.ztf_config)
+        cut[np.broadcast_to(np.isnan(cut).any(axis=1, keepdims=True), cut.shape)] = np.nan
     images = cut.transpose(0, 2, 3, 1)  # [m, 29, 29, 3] view; copied once into the output
     return images, det_snr, detected, ox - r, oy - r
 

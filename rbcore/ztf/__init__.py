@@ -3,7 +3,8 @@
 `alerts` loads an alert file and resamples its 63x63 stamps onto the 29x29 Tomo-e grid, and
 measures agreement with ZTF's own classifier (notebook 06); `packets` reads ZTF alert
 packets (Avro, Parquet) into that file (`python -m rbcore.ztf.packets`); `stamps` decodes one
-packet's cutouts and metadata.
+packet's cutouts and metadata; `braai` is ZTF's own classifier (Duev et al. 2019) in Flax
+with its published weights, and `judge` its verdicts on the simulated ZTF-like survey.
 """
 
 from rbcore.ztf.alerts import (

@@ -101,6 +101,7 @@ MODEL_TITLES = {
     "vat": "VAT (Tomo-e survey)",
     "ztf_sim": "ZTF-like survey, supervised",
     "ztf_vada": "ZTF-like survey + real alerts in VAT (VADA)",
+    "braai_d6_m9": "braai d6_m9 (ZTF's classifier, ZTF labels; peer)",
 }
 
 
@@ -144,6 +145,11 @@ def real_alerts_markdown(report: dict, *, report_path: str, command: str) -> str
             f" {recall} | {s['registration_threshold']:.3g} |"
         )
     lines += [
+        "",
+        "drb *is* braai d6_m7, and braai judges the simulator (notebook 06, section 7): the AUC"
+        " against drb measures agreement with that judge; the asteroid recall (a catalogued"
+        " solar-system object within 2″ and 1.5 mag, no model involved) carries the"
+        " independent claim.",
         "",
         f"Generated from `{report_path}` by `{command}`; the run itself is"
         " `python -m rbcore.notebooks --profile default` (notebook `06_real_alerts`).",

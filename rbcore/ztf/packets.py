@@ -240,8 +240,10 @@ def _parquet_records(path: Path, summary: ReadSummary):
 # ------------------------------------------------------------------ one packet -> arrays
 
 
-def read_packets(inputs) -> Packets:
+def read_packets(inputs, *, keep_blank: bool = False) -> Packets:
     """Read every alert of the packet files that `inputs` names (see `find_packet_files`).
+
+    `keep_blank`: ZTF's blank value stays in the stamps instead of NaN (`packet_to_alert`).
 
     Damaged records are skipped, each reported in `summary.problems` and counted by reason.
 
@@ -258,7 +260,7 @@ def read_packets(inputs) -> Packets:
             try:
                 if not isinstance(rec, dict):
                     raise PacketError("unreadable avro", f"record is {type(rec).__name__}")
-                img, meta = packet_to_alert(rec)
+                img, meta = packet_to_alert(rec, keep_blank=keep_blank)
                 if meta["ids"] in seen:
                     raise PacketError(
                         "duplicate candid", f"{meta['ids']} already at {seen[meta['ids']]}"

@@ -61,6 +61,45 @@ def relabel(table: pd.DataFrame, scheme: str) -> pd.DataFrame:
 N_NIGHTS = 40
 
 
+def simulate_ztf_stamps(
+    n: int, *, seed: int, stamp_size: int | None = None, n_detectors: int | None = None,
+    n_threads: int = 1, n_nights: int = N_NIGHTS, fading_fraction: float = 0.0,
+) -> tuple[np.ndarray, pd.DataFrame]:  # fmt: skip
+    """`n` candidates of the ZTF-like survey as native 1.01" stamps, ZTF labels.
+
+    Args:
+        n, seed, n_detectors, n_threads, n_nights, fading_fraction: see
+            `simulate_ztf_training`.
+        stamp_size: side of the stamps in ZTF pixels (the simulator's `cutout_size`): None
+            -> the preset's 35 (the model footprint); 63 -> ZTF's alert stamps, braai's
+            input. Only the size of the rendered patch changes: the same scene model
+            (stars by density per area, the category's object at the centre), noise model
+            and pipeline, so braai judges the very survey the models learn from.
+
+    Returns:
+        stamps float32[n, S, S, 3] (ref, new, sub) at 1.01"/px, and the table (labels in
+        ZTF's scheme, `relabel`; `is_fading`).
+    """
+    cfg = ztf_config()
+    if n_detectors is not None:
+        cfg = cfg.replace(n_detectors=int(n_detectors))
+    if stamp_size is not None:
+        cfg = cfg.replace(cutout_size=int(stamp_size))
+    sizes = np.diff(np.linspace(0, n, n_nights + 1).round().astype(int))
+    parts = [
+        simulate_candidates(
+            int(k), kind="train", seed=seed, config=cfg, night=night, n_threads=n_threads
+        )
+        for night, k in enumerate(sizes)
+    ]
+    table = pd.concat([p[1] for p in parts], ignore_index=True)
+    stamps, table = add_fading(
+        np.concatenate([p[0] for p in parts]), table, fraction=fading_fraction, seed=seed
+    )
+    table.insert(0, "id", np.arange(len(table)))
+    return stamps, relabel(table, "ztf")
+
+
 def simulate_ztf_training(
     n: int, *, seed: int, n_detectors: int | None = None, n_threads: int = 1,
     n_nights: int = N_NIGHTS, fading_fraction: float = 0.0,
@@ -84,23 +123,11 @@ def simulate_ztf_training(
         with `resample_to_tomoe`, and the table (labels in ZTF's scheme, `relabel`;
         `is_fading` 1 where ref holds the source and sub = ref - sci).
     """
-    cfg = ztf_config()
-    if n_detectors is not None:
-        cfg = cfg.replace(n_detectors=int(n_detectors))
-    sizes = np.diff(np.linspace(0, n, n_nights + 1).round().astype(int))
-    parts = [
-        simulate_candidates(
-            int(k), kind="train", seed=seed, config=cfg, night=night, n_threads=n_threads
-        )
-        for night, k in enumerate(sizes)
-    ]
-    table = pd.concat([p[1] for p in parts], ignore_index=True)
-    stamps, table = add_fading(
-        np.concatenate([p[0] for p in parts]), table, fraction=fading_fraction, seed=seed
-    )
-    images = resample_to_tomoe(stamps)
-    table.insert(0, "id", np.arange(len(table)))
-    return images, relabel(table, "ztf")
+    stamps, table = simulate_ztf_stamps(
+        n, seed=seed, n_detectors=n_detectors, n_threads=n_threads, n_nights=n_nights,
+        fading_fraction=fading_fraction,
+    )  # fmt: skip
+    return resample_to_tomoe(stamps), table
 
 
 def split_alerts(object_ids, *, fraction: float = 0.5, seed: int = 0) -> np.ndarray:

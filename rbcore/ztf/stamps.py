@@ -211,8 +211,11 @@ def packet_metadata(rec: dict) -> dict:
     return meta
 
 
-def packet_to_alert(rec: dict) -> tuple[np.ndarray, dict]:
+def packet_to_alert(rec: dict, *, keep_blank: bool = False) -> tuple[np.ndarray, dict]:
     """One alert record (Avro/Parquet row) -> (float32[63, 63, 3] stamps, metadata).
+
+    `keep_blank` keeps ZTF's blank value in the stamps instead of NaN (`n_sentinel` still
+    counts it): braai's input recipe needs it (`rbcore.ztf.braai`).
 
     Raises:
         PacketError: naming the field and what was expected.
@@ -227,7 +230,8 @@ def packet_to_alert(rec: dict) -> tuple[np.ndarray, dict]:
     images = np.stack(stamps, axis=-1)
     with np.errstate(invalid="ignore"):
         sentinel = np.abs(images) >= SENTINEL_ABS  # NaN compares False
-    images[sentinel] = np.nan
+    if not keep_blank:
+        images[sentinel] = np.nan
     want = meta["isdiffpos"] in NEGATIVE  # the source is positive in ref - sci then
     diff = rec["cutoutDifference"]
     stored = _difference_is_ref_minus_sci(diff)
