@@ -38,7 +38,7 @@ from rbcore.datasets import load_training
 from rbcore.files import write_json_atomic, write_text_atomic
 from rbcore.simulation import read_survey_config
 from rbcore.study.budget import largest_size, measure_rates, plan_seconds
-from rbcore.study.decomp_run import decomposition_plan
+from rbcore.study.decomp_run import decomposition_plan, simple_base
 from rbcore.study.decomposition import DECOMP_ROWS
 
 #: The long run's sizes besides the training size (our choices): 3 seeds for every row (the
@@ -48,7 +48,8 @@ from rbcore.study.decomposition import DECOMP_ROWS
 #: rows at notebook 03's epochs; a test set of 3,000 reals and 30,000 bogus (the 18 residual-
 #: network models score it at ~1/13 of the CNN's rate).
 LONG = dict(
-    decomp_rows=None, decomp_n_seeds=3, decomp_complex_seeds=3, decomp_epochs_simple=None,
+    decomp_rows=None, decomp_simple_batch=64, decomp_n_seeds=3, decomp_complex_seeds=3,
+    decomp_epochs_simple=None,
     decomp_complex=dict(epochs=4, patience=10), decomp_test_real=3_000,
     decomp_test_bogus=30_000, decomp_memo_right=2_000, decomp_n_boot=1000,
 )  # fmt: skip
@@ -75,7 +76,7 @@ def sizing(args, out: Path, cfg: dict, simple, survey, run_dir: Path) -> dict:
         ts = load_training(run_dir / "data" / "train")
         rng = np.random.default_rng(0)
         idx = np.sort(rng.choice(len(ts.params), min(2048, len(ts.params)), replace=False))
-        rates = measure_rates(ts.images[idx], ts.labels[idx], simple=simple,
+        rates = measure_rates(ts.images[idx], ts.labels[idx], simple=simple_base(simple, cfg),
                               complex_overrides=cfg["decomp_complex"], survey=survey)  # fmt: skip
         write_json_atomic(rates_path, rates, indent=2)
     seeds = list(range(cfg["decomp_n_seeds"]))

@@ -56,7 +56,9 @@ BRAAI_N_SIM = {"smoke": 600, "default": 10_000, "paper": 200_000}
 # decomp_test_real/bogus: the study's own test set (issue 22: >= 3,000 reals, so the TPR 0.9
 # threshold rests on ~300 reals); decomp_memo_right: right labels sampled for the
 # memorization curves (every wrong one is used); decomp_n_boot: paired bootstrap resamples;
-# decomp_rows: the rows trained (None: every row of DECOMP_ROWS).
+# decomp_rows: the rows trained (None: every row of DECOMP_ROWS); decomp_simple_batch: the
+# talk-CNN rows' batch (64: the paper README's Simple runs, README:94; one detector's share
+# must hold a batch for `each`).
 # smoke: wiring only, on 300 samples for 1 epoch and a test set scored in seconds. Every
 # distinct residual-network loss costs its own XLA compilation of the training step
 # (measured on the 2 shared cores, 2026-12-06: CE 44-60 s, CE + ECH 57 s, CE + ECH + VAT
@@ -68,6 +70,7 @@ BRAAI_N_SIM = {"smoke": 600, "default": 10_000, "paper": 200_000}
 SMOKE_DECOMPOSITION = dict(
     decomp_rows=("talk_current", "simple_all", "simple_oracle", "complex_all",
                  "complex_removed", "complex_oracle"),
+    decomp_simple_batch=16,
     decomp_samples=300, decomp_n_seeds=2, decomp_complex_seeds=1, decomp_epochs_simple=1,
     decomp_complex=dict(epochs=1, batch_size=32, eval_batch_size=256),
     decomp_test_real=40, decomp_test_bogus=400, decomp_memo_right=60, decomp_n_boot=50,
@@ -84,6 +87,7 @@ SMOKE_DECOMPOSITION = dict(
 # seeds need ~80 min even at 10,000 samples: they run in benchmarks/decomposition.py.
 DEFAULT_DECOMPOSITION = dict(
     decomp_rows=("talk_current", "simple_all", "simple_oracle"),
+    decomp_simple_batch=64,
     decomp_samples=10_000, decomp_n_seeds=3, decomp_complex_seeds=1, decomp_epochs_simple=None,
     decomp_complex=dict(epochs=2, patience=10),
     decomp_test_real=3_000, decomp_test_bogus=50_000, decomp_memo_right=2_000,
@@ -93,6 +97,7 @@ DEFAULT_DECOMPOSITION = dict(
 # (real_bogus.py:89, :106), a test set of 10,000 reals and the talk's 1,050,000 bogus.
 PAPER_DECOMPOSITION = dict(
     decomp_rows=None,
+    decomp_simple_batch=64,
     decomp_samples=None, decomp_n_seeds=5, decomp_complex_seeds=5, decomp_epochs_simple=None,
     decomp_complex=dict(epochs=1000, patience=10),
     decomp_test_real=10_000, decomp_test_bogus=1_050_000, decomp_memo_right=20_000,

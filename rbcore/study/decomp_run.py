@@ -35,7 +35,7 @@ from rbcore.study.scores import model_scores, seed_spread
 from rbcore.study.steps import aa_check, paired_bootstrap_fpr, pooled_seed_variance, step_ratio
 
 __all__ = ["STEPS", "AA_ROW", "PAUC_MAX_FPR", "study_test_set", "decomposition_plan",
-           "score_models", "summarize", "run_decomposition"]  # fmt: skip
+           "score_models", "summarize", "simple_base", "run_decomposition"]  # fmt: skip
 
 #: The steps of issue 22 (from, to, what changes); ratio = FPR(from) / FPR(to).
 STEPS = (
@@ -195,6 +195,16 @@ def summarize(trained: dict, logits: dict, labels, *, seeds, aa_seeds, n_boot: i
             "aa_check": aa, "pooled_seed_var_log_fpr": pooled}  # fmt: skip
 
 
+def simple_base(simple, cfg: dict):
+    """Notebook 03's Current config with the study's epochs and batch for the talk-CNN rows."""
+    import dataclasses
+
+    epochs = cfg["decomp_epochs_simple"] or simple.epochs
+    return dataclasses.replace(
+        simple, epochs=int(epochs), batch_size=int(cfg["decomp_simple_batch"])
+    )
+
+
 def run_decomposition(run_dir, *, cfg: dict, simple, survey, seed: int, study_dir=None,
                       data_dir=None, n_threads: int = 1, log=print) -> dict:  # fmt: skip
     """Train, score and summarize the decomposition (module docstring).
@@ -207,8 +217,6 @@ def run_decomposition(run_dir, *, cfg: dict, simple, survey, seed: int, study_di
         seed: the first training seed, the subset, split and bootstrap seed.
         study_dir: where models, caches and the test set go (run_dir/study/decomposition).
     """
-    import dataclasses
-
     t0 = time.time()
     study_dir = Path(study_dir) if study_dir else Path(run_dir) / "study" / "decomposition"
     data = load_decomp_data(run_dir, n_samples=cfg["decomp_samples"], seed=seed,
@@ -230,8 +238,7 @@ def run_decomposition(run_dir, *, cfg: dict, simple, survey, seed: int, study_di
     n = int(cfg["decomp_n_seeds"])
     seeds = [seed + k for k in range(n)]
     aa_seeds = [seed + n + k for k in range(n)] if n >= 2 else []
-    simple = dataclasses.replace(simple, **({"epochs": cfg["decomp_epochs_simple"]}
-                                            if cfg["decomp_epochs_simple"] else {}))  # fmt: skip
+    simple = simple_base(simple, cfg)
     complex_overrides = dict(cfg["decomp_complex"])
     trained = {}
     plan = decomposition_plan(rows, seeds, aa_seeds, complex_seeds=cfg["decomp_complex_seeds"])

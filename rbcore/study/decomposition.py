@@ -19,7 +19,9 @@ one of them from its neighbour, on the same data, split, flags and seeds:
 | complex_oracle | PaperResNet | all | true | - | CE x 0.1 |
 
 "simple" rows train with notebook 03's Current configuration (the talk's CNN as rbcore
-trains it); "complex" rows with the paper's stage-2 settings (`PAPER_STAGE2`: SGD lr 1e-3,
+trains it) at the profile's `decomp_simple_batch` (64: the paper README's Simple runs,
+README:94, so that one detector's share of the data still makes several batches in `each`);
+"complex" rows with the paper's stage-2 settings (`PAPER_STAGE2`: SGD lr 1e-3,
 batch 256, the code's loss weights, VAT on raw pixels, flagged samples in the batch with
 label -1; src/real_bogus.py, see `rbcore.train.config`) on `PaperResNet` (projection
 shortcuts as coded), with the profile's epochs and early stopping on the validation loss
@@ -304,6 +306,12 @@ def train_decomp_row(
     timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
     ckpts = {}
     for part, (_det, tr, va) in parts.items():
+        if tr.size < config.batch_size:
+            raise ValueError(
+                f"{name}/{part}: {tr.size} training samples, fewer than one batch "
+                f"({config.batch_size}); raise the study's decomp_samples or lower its "
+                "decomp_simple_batch (rbcore.profiles, step 'study')"
+            )
         model = f"{name}/{part}"
         ckpt = study_dir / "models" / model
         n_unl = int((~labeled[tr]).sum())
