@@ -42,13 +42,14 @@ from rbcore.study.decomp_run import decomposition_plan, simple_base
 from rbcore.study.decomposition import DECOMP_ROWS
 
 #: The long run's sizes besides the training size (our choices): 3 seeds for every row (the
-#: issue's minimum), the A/A row at 6; the residual network for 4 epochs (the code's 1000 with
+#: issue's minimum) except talk_current (84 models per seed: 1), the A/A row at 6; the residual network for 4 epochs (the code's 1000 with
 #: patience 10, real_bogus.py:89, :106, do not fit 2.5 h on 2 cores at any useful size: each
 #: epoch costs ~48x (CE) to ~79x (VAT) the CNN's per sample, measured 2026-12-06), the talk-CNN
 #: rows at notebook 03's epochs; a test set of 3,000 reals and 30,000 bogus (the 18 residual-
 #: network models score it at ~1/13 of the CNN's rate).
 LONG = dict(
     decomp_rows=None, decomp_simple_batch=64, decomp_n_seeds=3, decomp_complex_seeds=3,
+    decomp_each_seeds=1,
     decomp_epochs_simple=None,
     decomp_complex=dict(epochs=4, patience=10), decomp_test_real=3_000,
     decomp_test_bogus=30_000, decomp_memo_right=2_000, decomp_n_boot=1000,
@@ -81,14 +82,15 @@ def sizing(args, out: Path, cfg: dict, simple, survey, run_dir: Path) -> dict:
         write_json_atomic(rates_path, rates, indent=2)
     seeds = list(range(cfg["decomp_n_seeds"]))
     aa = list(range(len(seeds), 2 * len(seeds)))
-    plan = decomposition_plan(list(DECOMP_ROWS), seeds, aa,
-                              complex_seeds=cfg["decomp_complex_seeds"])  # fmt: skip
+    plan = decomposition_plan(list(DECOMP_ROWS), seeds, aa, complex_seeds=cfg["decomp_complex_seeds"],
+                              each_seeds=cfg["decomp_each_seeds"])  # fmt: skip
     n_test = cfg["decomp_test_real"] + cfg["decomp_test_bogus"]
     epochs = {"simple": cfg["decomp_epochs_simple"] or simple.epochs,
               "complex": cfg["decomp_complex"]["epochs"]}  # fmt: skip
     n_max = len(load_training(run_dir / "data" / "train").params)
+    n_det = int(load_training(run_dir / "data" / "train").params["detector_id"].nunique())
     kwargs = dict(plan=plan, rates=rates, n_memo=cfg["decomp_memo_right"], n_test=n_test,
-                  epochs=epochs)  # fmt: skip
+                  epochs=epochs, n_detectors=n_det)  # fmt: skip
     n = args.n_samples or largest_size(args.budget_h * 3600, n_max, **kwargs)
     if n is None:
         raise SystemExit(f"no training size fits {args.budget_h} h at the measured rates {rates}")

@@ -70,24 +70,26 @@ BRAAI_N_SIM = {"smoke": 600, "default": 10_000, "paper": 200_000}
 SMOKE_DECOMPOSITION = dict(
     decomp_rows=("talk_current", "simple_all", "simple_oracle", "complex_all",
                  "complex_removed", "complex_oracle"),
-    decomp_simple_batch=16,
+    decomp_simple_batch=16, decomp_each_seeds=1,
     decomp_samples=300, decomp_n_seeds=2, decomp_complex_seeds=1, decomp_epochs_simple=1,
     decomp_complex=dict(epochs=1, batch_size=32, eval_batch_size=256),
     decomp_test_real=40, decomp_test_bogus=400, decomp_memo_right=60, decomp_n_boot=50,
 )  # fmt: skip
-# default: what `make run` can add to its measured 50 min: the talk-CNN rows (talk_current,
-# simple_all, simple_oracle; the steps each -> all and to the oracle, and the A/A check) at 3
-# seeds on 10,000 samples with notebook 03's epochs, and a test set of 3,000 reals and 50,000
-# bogus (an FPR of 1e-3 rests on ~50 bogus). Estimated 8-9 min on 2 idle cores, ~21 min
-# on this session's shared cores (rbcore.study.budget.plan_seconds with the throughputs
-# measured by benchmarks/decomposition.py --estimate-only on 2026-12-06, the idle figure
-# with the CNN's idle rates of benchmarks/README.md and the residual network's measured
-# ratio to it; benchmarks/README.md, "decomposition"); not run today. The residual-network
-# rows cost ~48x (CE) and ~79x (VAT) the CNN's training per sample here, so 9 rows at 3
-# seeds need ~80 min even at 10,000 samples: they run in benchmarks/decomposition.py.
+# default: the talk-CNN rows (talk_current, simple_all, simple_oracle; the steps each -> all
+# and to the oracle, and the A/A check) on 10,000 samples with notebook 03's epochs, at 3
+# seeds except talk_current (84 models per seed: 1 seed, the pooled seed variance), and a
+# test set of 3,000 reals and 50,000 bogus (an FPR of 1e-3 rests on ~50 bogus). Estimated
+# ~14 min on 2 idle cores and ~24 min on this session's shared cores
+# (rbcore.study.budget.plan_seconds with the throughputs benchmarks/decomposition.py measured
+# on 2026-12-06, and a talk_current model's fixed cost of ~4.5 s measured there; the idle
+# figure with the CNN's idle rates of benchmarks/README.md): more than `make run` (measured
+# 50 min) has left of its 60, unless the old ablation's rows that these repeat (current ~
+# simple_all, oracle ~ simple_oracle) go; not run today. The residual-network rows cost ~48x
+# (CE) and ~79x (VAT) the CNN's training per sample here: they run in
+# benchmarks/decomposition.py.
 DEFAULT_DECOMPOSITION = dict(
     decomp_rows=("talk_current", "simple_all", "simple_oracle"),
-    decomp_simple_batch=64,
+    decomp_simple_batch=64, decomp_each_seeds=1,
     decomp_samples=10_000, decomp_n_seeds=3, decomp_complex_seeds=1, decomp_epochs_simple=None,
     decomp_complex=dict(epochs=2, patience=10),
     decomp_test_real=3_000, decomp_test_bogus=50_000, decomp_memo_right=2_000,
@@ -97,7 +99,7 @@ DEFAULT_DECOMPOSITION = dict(
 # (real_bogus.py:89, :106), a test set of 10,000 reals and the talk's 1,050,000 bogus.
 PAPER_DECOMPOSITION = dict(
     decomp_rows=None,
-    decomp_simple_batch=64,
+    decomp_simple_batch=64, decomp_each_seeds=5,
     decomp_samples=None, decomp_n_seeds=5, decomp_complex_seeds=5, decomp_epochs_simple=None,
     decomp_complex=dict(epochs=1000, patience=10),
     decomp_test_real=10_000, decomp_test_bogus=1_050_000, decomp_memo_right=20_000,

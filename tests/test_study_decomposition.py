@@ -193,6 +193,8 @@ def test_plan_seeds():
     assert ("complex_all", 0) in plan and ("complex_all", 1) not in plan
     assert ("simple_all", 1) in plan and plan[-2:] == [(AA_ROW, 2), (AA_ROW, 3)]
     assert plan[: len(DECOMP_ROWS)] == [(r, 0) for r in DECOMP_ROWS]
+    each = decomposition_plan(["talk_current", "simple_all"], [0, 1, 2], [], each_seeds=1)
+    assert each == [("talk_current", 0), ("simple_all", 0), ("simple_all", 1), ("simple_all", 2)]
     with pytest.raises(ValueError, match="disjoint"):
         decomposition_plan(["simple_all"], [0, 1], [1, 2])
 

@@ -44,7 +44,8 @@ def plan_seconds(plan, *, rates: dict, n_train: int, n_val: int, n_memo: int, n_
         n_train, n_val, n_memo, n_test: samples per model trained, validated each epoch,
             evaluated for memorization each epoch, and in the test set.
         epochs: {"simple": max epochs, "complex": max epochs}.
-        n_detectors: models of an `each` row (their compilation is shared).
+        n_detectors: models of an `each` row (their compilation is shared; each costs
+            rates["model_overhead"] s besides its samples: building, validating, saving).
 
     Returns:
         {"total", "simulate", "by_row": {row: s}}.
@@ -60,6 +61,8 @@ def plan_seconds(plan, *, rates: dict, n_train: int, n_val: int, n_memo: int, n_
         if key not in compiled:
             compiled.add(key)
             s += rates[f"compile_{kind}"]
+        n_models = n_detectors if DECOMP_ROWS[row].treatment == "each" else 1
+        s += n_models * rates.get("model_overhead", 0.0)
         by_row[row] = by_row.get(row, 0.0) + s
     simulate = n_test / rates["simulate"]
     return {"total": float(sum(by_row.values()) + simulate), "simulate": float(simulate),
@@ -124,6 +127,21 @@ def measure_rates(images, labels, *, simple, complex_overrides: dict, n: int = 1
             predict_logits(model, x)
             rates[f"eval_{kind}"] = x.shape[0] / (time.perf_counter() - t0)
             log(f"{kind}: {rates[f'eval_{kind}']:.0f} scored samples/s")
+    import dataclasses
+    import tempfile
+
+    from rbcore.train.loop import fit
+
+    # The fixed cost of one more model of a compiled kind (an `each` row's detectors): one
+    # step's batch, one epoch, validated and checkpointed.
+    config = dataclasses.replace(simple, epochs=1, patience=0, alpha=0.0)
+    b = config.batch_size
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        fit(x[:b], y[:b], val_images=x[b : 2 * b], val_labels=y[b : 2 * b], config=config,
+            out_dir=tmp, progress=False)  # fmt: skip
+        rates["model_overhead"] = time.perf_counter() - t0
+    log(f"one more talk-CNN model: {rates['model_overhead']:.1f} s besides its samples")
     from rbcore.simulation.survey import simulate_candidates
 
     t0 = time.perf_counter()

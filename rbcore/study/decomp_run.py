@@ -89,22 +89,25 @@ def study_test_set(study_dir, survey, *, n_real: int, n_bogus: int, seed: int,
     return test, fingerprint, note
 
 
-def decomposition_plan(rows, seeds, aa_seeds, *, complex_seeds: int | None = None):
+def decomposition_plan(rows, seeds, aa_seeds, *, complex_seeds: int | None = None,
+                       each_seeds: int | None = None):  # fmt: skip
     """(row, seed) pairs: every row at the first seed first, then the other seeds (the
-    residual-network rows at their first `complex_seeds` only; None: all), then the A/A row's
-    extra seeds (`aa_seeds`, disjoint from `seeds`)."""
+    residual-network rows at their first `complex_seeds` only, the `each` rows, one model per
+    detector, at their first `each_seeds`; None: all), then the A/A row's extra seeds
+    (`aa_seeds`, disjoint from `seeds`)."""
     seeds, aa_seeds = [int(s) for s in seeds], [int(s) for s in aa_seeds]
     if not seeds or len(set(seeds)) != len(seeds) or set(seeds) & set(aa_seeds):
         raise ValueError(
             f"seeds must be distinct and disjoint from the A/A seeds: {seeds}, {aa_seeds}"
         )
-    n_complex = len(seeds) if complex_seeds is None else max(1, int(complex_seeds))
-    plan = [
-        (r, s)
-        for k, s in enumerate(seeds)
-        for r in rows
-        if DECOMP_ROWS[r].network == "simple" or k < n_complex
-    ]
+
+    def n_for(row):
+        spec = DECOMP_ROWS[row]
+        n = complex_seeds if spec.network == "complex" else None
+        n = each_seeds if spec.treatment == "each" else n
+        return len(seeds) if n is None else max(1, int(n))
+
+    plan = [(r, s) for k, s in enumerate(seeds) for r in rows if k < n_for(r)]
     plan += [(AA_ROW, s) for s in aa_seeds if AA_ROW in rows]
     return plan
 
@@ -241,7 +244,8 @@ def run_decomposition(run_dir, *, cfg: dict, simple, survey, seed: int, study_di
     simple = simple_base(simple, cfg)
     complex_overrides = dict(cfg["decomp_complex"])
     trained = {}
-    plan = decomposition_plan(rows, seeds, aa_seeds, complex_seeds=cfg["decomp_complex_seeds"])
+    plan = decomposition_plan(rows, seeds, aa_seeds, complex_seeds=cfg["decomp_complex_seeds"],
+                              each_seeds=cfg.get("decomp_each_seeds"))  # fmt: skip
     for i, (row, s) in enumerate(plan, 1):
         config = row_config(row, simple=simple, complex_overrides=complex_overrides, seed=s)
         info = train_decomp_row(data, row, config, study_dir=study_dir,
