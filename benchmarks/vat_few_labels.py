@@ -88,10 +88,12 @@ def labeled_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     return mask
 
 
-def run_one(data, method: str, overrides: dict, seed: int, fraction: float, epochs: int):
+def run_one(data, method: str, overrides: dict, seed: int, fraction: float, epochs: int,
+            batch_size: int):  # fmt: skip
     (x, y), (xv, yv), (xt, yt) = data["train"], data["val"], data["test"]
     mask = labeled_subset(y, fraction, seed)
-    cfg = TrainConfig(**{**BASE, "epochs": epochs, **overrides}, seed=seed)
+    cfg = TrainConfig(**{**BASE, "epochs": epochs, "batch_size": batch_size, **overrides},
+                      seed=seed)  # fmt: skip
     t0 = time.perf_counter()
     model, history = fit(
         x, y, labeled_mask=mask, val_images=xv, val_labels=yv, config=cfg, progress=False
@@ -124,6 +126,7 @@ def summary(runs: dict) -> list[dict]:
             v = np.array([r[k] for r in rs])
             row[k] = float(v.mean())
             row[k + "_sd"] = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
+        row["last_lds"] = float(np.mean([r["last_lds"] for r in rs]))
         sup = {r["seed"]: r for r in runs.values() if r["method"] == "supervised"}
         diffs = [r["test_auc"] - sup[r["seed"]]["test_auc"] for r in rs if r["seed"] in sup]
         row["test_auc_minus_supervised"] = [round(d, 4) for d in diffs]
@@ -133,14 +136,14 @@ def summary(runs: dict) -> list[dict]:
 
 def print_table(rows):
     print(f"{'method':<26}{'seeds':>6}{'val AUC':>16}{'test AUC':>16}{'FPR@TPR0.9':>18}"
-          "  test AUC - supervised (per seed)")  # fmt: skip
+          f"{'last LDS':>10}  test AUC - supervised (per seed)")  # fmt: skip
     for r in rows:
         print(
             f"{r['method']:<26}{r['n_seeds']:>6}"
             f"{r['val_auc']:>9.4f} ±{r['val_auc_sd']:.4f}"
             f"{r['test_auc']:>9.4f} ±{r['test_auc_sd']:.4f}"
             f"{r['test_fpr_at_tpr90']:>11.4f} ±{r['test_fpr_at_tpr90_sd']:.4f}"
-            f"  {r['test_auc_minus_supervised']}"
+            f"{r['last_lds']:>10.2g}  {r['test_auc_minus_supervised']}"
         )
 
 
@@ -149,18 +152,24 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--label-fraction", type=float, default=0.01)
     parser.add_argument("--epochs", type=int, default=BASE["epochs"])
+    parser.add_argument("--batch-size", type=int, default=BASE["batch_size"], help="labeled")
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--eps-scan", action="store_true", help=f"also eps {SCAN_EPS}")
     parser.add_argument("--out", default=str(ROOT / "vat_few_labels.json"))
     parser.add_argument("--cache-dir", default="/tmp/rbcore_vat_few_labels")
     parser.add_argument("--report", nargs="+", metavar="JSON", help="print the table of the "
                         "runs in these result files (same setup) and exit")  # fmt: skip
+    parser.add_argument("--merged-out", help="with --report: write the union of the runs here")
     args = parser.parse_args(argv)
     if args.report:
         docs = [read_json(p, missing="run this script first") for p in args.report]
         if any(d["setup"] != docs[0]["setup"] for d in docs):
             raise ValueError(f"{args.report}: the result files have different setups")
-        print_table(summary({k: r for d in docs for k, r in d["runs"].items()}))
+        runs = {k: r for d in docs for k, r in d["runs"].items()}
+        print_table(summary(runs))
+        if args.merged_out:  # one file of runs made in parallel processes
+            merged = {"setup": docs[0]["setup"], "runs": runs, "summary": summary(runs)}
+            write_json_atomic(args.merged_out, merged, indent=1)
         return
     cache = Path(args.cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
@@ -176,6 +185,7 @@ def main(argv=None) -> None:
         "real_fraction_train": float(y.mean()),
         "label_fraction": args.label_fraction,
         "epochs": args.epochs,
+        **({"batch_size": args.batch_size} if args.batch_size != BASE["batch_size"] else {}),
         "base_config": BASE,
         # What eps = 0.1 raw means: the sky sigma per pixel in raw units (electrons).
         "sky_sigma_raw": {
@@ -193,7 +203,8 @@ def main(argv=None) -> None:
             key = f"{method}/seed{seed}"
             if key in results["runs"]:
                 continue
-            r = run_one(data, method, overrides, seed, args.label_fraction, args.epochs)
+            r = run_one(data, method, overrides, seed, args.label_fraction, args.epochs,
+                        args.batch_size)  # fmt: skip
             results["runs"][key] = r
             results["summary"] = summary(results["runs"])
             write_json_atomic(out, results, indent=1)
