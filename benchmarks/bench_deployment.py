@@ -13,6 +13,7 @@ and on stderr the CPU-seconds behind each number and the load average (`uptime`)
 machine the wall-clock rates fall with the load, the per-CPU-second rates much less.
 
     .venv/bin/python benchmarks/bench_deployment.py [--seconds 20] [--models-dir DIR]
+        [--engine jax|onnx]   (the scoring engine, rbcore.onnx_export.ENGINES; default: rbcore's)
 
 The goal of issue 7: the full week in < 4 h on 2 CPU cores (>= 15,000 candidates/s per
 model for scoring) and < 15 min on one GPU.
@@ -65,6 +66,8 @@ def main(argv=None) -> None:
     parser.add_argument("--chunk-size", type=int, default=16_384, help="simulation chunk")
     parser.add_argument("--batch-size", type=int, default=1_024, help="scoring batch")
     parser.add_argument("--models-dir", default="", help="checkpoints current/ and vat/")
+    parser.add_argument("--engine", choices=("jax", "onnx"), default=None,
+                        help="scoring engine (default: rbcore's, DEFAULT_ENGINE)")  # fmt: skip
     parser.add_argument("--pipeline-candidates", type=int, default=65_536,
                         help="candidates of the end-to-end stream (2 nights)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -73,11 +76,13 @@ def main(argv=None) -> None:
 
     from rbcore import deploy
     from rbcore.deploy.db import CandidateDB
-    from rbcore.inference import Scorer
+    from rbcore.onnx_export import DEFAULT_ENGINE, make_scorer
     from rbcore.simulation import simulate_candidates
 
-    print(f"# {jax.devices()[0].platform} x{jax.device_count()}; load {os.getloadavg()}",
-          file=sys.stderr)  # fmt: skip
+    engine = args.engine or DEFAULT_ENGINE
+
+    print(f"# {jax.devices()[0].platform} x{jax.device_count()}; load {os.getloadavg()}; "
+          f"engine {engine}", file=sys.stderr)  # fmt: skip
     bound = gemm_gflops()
     print(f"bound: {bound:,.1f} GFLOP/s (float32 GEMM 2048^3, this process)", flush=True)
     seeds = iter(range(10**6))
@@ -92,7 +97,7 @@ def main(argv=None) -> None:
     _note("simulation", n, wall, cpu)
 
     images, _ = simulate_candidates(args.chunk_size, kind="stream", seed=123, boost=1.0)
-    scorer = Scorer(_models(args.models_dir), args.batch_size)
+    scorer = make_scorer(_models(args.models_dir), args.batch_size, engine)
     jax.block_until_ready(scorer(images[: args.batch_size]))  # compile
 
     def score_once():
@@ -109,7 +114,7 @@ def main(argv=None) -> None:
     per_night = max(args.pipeline_candidates // 2, 1)
     cfg = deploy.DeployConfig(n_nights=2, candidates_per_night=per_night,
                               chunk_size=min(args.chunk_size, per_night),
-                              batch_size=args.batch_size)  # fmt: skip
+                              batch_size=args.batch_size, engine=engine)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         db = CandidateDB(f"sqlite:///{tmp}/bench.sqlite")
         c0 = time.process_time()

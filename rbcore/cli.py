@@ -1,7 +1,13 @@
 """Command-line scorer: how a pipeline calls rbcore.
 
     python -m rbcore score --checkpoint CKPT --input FILE --output scores.csv [--batch-size N]
+                           [--engine jax|onnx]
     python -m rbcore score --model braai-d6_m7 --weights-dir DIR --input PACKETS --output scores.csv
+    python -m rbcore export --checkpoint CKPT --output model.onnx
+
+`export` writes the checkpoint as an ONNX model for pipelines without JAX, and `--engine onnx`
+scores through onnxruntime, from a checkpoint or an exported .onnx file (`rbcore.onnx_export`;
+the optional extra `rbcore[onnx]`).
 
 FILE is a FITS file of triplets (REF, NEW, SUB image cubes + optional META table, see
 `rbcore.fits.write_fits_triplets`) or a .npy array float32[N, 29, 29, 3] in the dataset
@@ -256,7 +262,8 @@ def _survey_note(checkpoint, meta: dict, input_path: Path) -> None:
               f"(config.json extra.survey) and scores {what} here", file=sys.stderr)  # fmt: skip
 
 
-def score_file(checkpoint, input_path, output, *, batch_size=1024, params=None, progress=True):
+def score_file(checkpoint, input_path, output, *, batch_size=1024, params=None, progress=True,
+               engine=None):  # fmt: skip
     """Score the triplets of `input_path` with the model at `checkpoint` into CSV `output`.
 
     Args:
@@ -266,6 +273,7 @@ def score_file(checkpoint, input_path, output, *, batch_size=1024, params=None, 
         batch_size: triplets per XLA call.
         params: optional CSV with one row per triplet (ids).
         progress: show a tqdm progress bar.
+        engine: "jax" or "onnx" (`rbcore.onnx_export.ENGINES`; default `DEFAULT_ENGINE`).
 
     Returns:
         The number of triplets scored.
@@ -275,8 +283,8 @@ def score_file(checkpoint, input_path, output, *, batch_size=1024, params=None, 
     """
     from tqdm.auto import tqdm
 
-    from rbcore.checkpoint import load_model
-    from rbcore.inference import Scorer, sigmoid
+    from rbcore.inference import sigmoid
+    from rbcore.onnx_export import DEFAULT_ENGINE, checkpoint_scorer
     from rbcore.preprocess import as_pixels
 
     if batch_size < 1:
@@ -285,11 +293,12 @@ def score_file(checkpoint, input_path, output, *, batch_size=1024, params=None, 
     _check_output(output, Path(input_path), params, checkpoint)
     images, table = _open_input(Path(input_path), params)
     try:
-        model, meta = load_model(checkpoint)
+        scorer, meta = checkpoint_scorer(checkpoint, batch_size, engine or DEFAULT_ENGINE)
+    except ImportError as err:  # the onnx engine without the extra: says what to install
+        raise InputError(str(err)) from err
     except (OSError, ValueError) as err:
         raise InputError(f"checkpoint: {err}") from err
     _survey_note(checkpoint, meta, Path(input_path))
-    scorer = Scorer({"model": model}, batch_size)
     n = len(images)
     logits = np.empty(n, np.float32)
     block = min(batch_size * 8, READ_BLOCK)  # triplets read from disk at a time
@@ -374,7 +383,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=1024, help="triplets per XLA call")
     p.add_argument("--params", default=None, help="CSV of ids, one row per triplet")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--engine", choices=("jax", "onnx"), default=None,
+                   help="jax (rbcore's XLA scorer) or onnx (onnxruntime; --checkpoint may then "
+                   "be an exported .onnx file); default: the faster here, see "
+                   "benchmarks/README.md")  # fmt: skip
+    e = sub.add_parser("export", help="write a checkpoint as an ONNX model (raw triplets in)")
+    e.add_argument("--checkpoint", required=True, help="checkpoint directory (save_model)")
+    e.add_argument("--output", required=True, help="the .onnx file to write")
     return parser
+
+
+def _export(args) -> int:
+    from rbcore.onnx_export import export_checkpoint, read_metadata
+
+    try:
+        path = export_checkpoint(args.checkpoint, args.output)
+    except (FileNotFoundError, ValueError, ImportError) as err:
+        print(f"rbcore export: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    version = read_metadata(path)["model_version"]
+    print(f"rbcore export: {args.checkpoint} ({version}) -> {path}", file=sys.stderr)
+    return 0
 
 
 def _terminate(signum, frame):
@@ -384,6 +413,8 @@ def _terminate(signum, frame):
 def main(argv=None) -> int:
     """Entry point of `python -m rbcore`; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.command == "export":
+        return _export(args)
     # SIGTERM (a scheduler's kill) unwinds like Ctrl-C, so the temporary output is removed.
     try:
         previous = signal.signal(signal.SIGTERM, _terminate)
@@ -395,11 +426,14 @@ def main(argv=None) -> int:
         if args.model is not None:
             if args.weights_dir is None or args.params is not None:
                 raise InputError("--model needs --weights-dir (and takes no --params)")
+            if args.engine is not None:
+                raise InputError("--engine applies to --checkpoint (rbcore's models)")
             n = score_braai(args.model, args.weights_dir, args.input, args.output,
                             batch_size=args.batch_size)  # fmt: skip
         else:
             n = score_file(args.checkpoint, args.input, args.output, batch_size=args.batch_size,
-                           params=args.params, progress=not args.no_progress)  # fmt: skip
+                           params=args.params, progress=not args.no_progress,
+                           engine=args.engine)  # fmt: skip
     except InputError as err:
         print(f"rbcore score: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

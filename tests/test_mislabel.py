@@ -61,9 +61,9 @@ def toy_data(n=1200, n_det=12, flip=0.04, seed=0, dim=30, shift=1.0):
 # ----------------------------------------------------------------------------- folds (folds.py)
 
 
-def test_detector_folds_properties():
+def test_grouped_detector_folds_properties():
     _, p = toy_data()
-    folds = ml.assign_folds(5, groups=p["detector_id"], seed=3)
+    folds = ml.assign_folds(5, groups=p["detector_id"], by="detector_grouped", seed=3)
     assert folds.shape == (len(p),) and set(folds) == set(range(5))
     # each detector in exactly one fold
     per_det = p.assign(fold=folds).groupby("detector_id")["fold"].nunique()
@@ -72,15 +72,34 @@ def test_detector_folds_properties():
     sizes = np.bincount(folds)
     assert sizes.max() - sizes.min() <= p["detector_id"].value_counts().max()
     # deterministic with the seed, different with another seed
-    assert np.array_equal(folds, ml.assign_folds(5, groups=p["detector_id"], seed=3))
-    other = [ml.assign_folds(5, groups=p["detector_id"], seed=s) for s in range(4, 10)]
+    assert np.array_equal(
+        folds, ml.assign_folds(5, groups=p["detector_id"], by="detector_grouped", seed=3)
+    )
+    other = [
+        ml.assign_folds(5, groups=p["detector_id"], by="detector_grouped", seed=s)
+        for s in range(4, 10)
+    ]
     assert any(not np.array_equal(folds, o) for o in other)
 
 
-def test_detector_folds_balance_many_equal_detectors():
+def test_grouped_detector_folds_balance_many_equal_detectors():
     groups = np.repeat(np.arange(84), 10)  # Tomo-e's 84 detectors, equal sizes
-    sizes = np.bincount(ml.assign_folds(5, groups=groups, seed=0))
+    sizes = np.bincount(ml.assign_folds(5, groups=groups, by="detector_grouped", seed=0))
     assert sizes.max() - sizes.min() <= 10
+
+
+def test_default_folds_are_the_paper_codes_stratified_by_detector():
+    from sklearn.model_selection import StratifiedKFold
+
+    groups = np.repeat(np.arange(84), 50)  # Tomo-e's 84 detectors
+    folds = ml.assign_folds(5, groups=groups)
+    # every fold holds 10 of each detector's 50 samples (src/real_bogus.py:439-452)
+    counts = np.array([np.bincount(groups[folds == k], minlength=84) for k in range(5)])
+    assert (counts == 10).all()
+    # the paper's split: StratifiedKFold(5, shuffle=True, random_state=0x5eed), y = detector
+    skf = StratifiedKFold(n_splits=5, shuffle=True, random_state=0x5EED)
+    for k, (_, test) in enumerate(skf.split(np.zeros(groups.size), groups)):
+        assert np.array_equal(np.flatnonzero(folds == k), np.sort(test))
 
 
 def test_label_folds_stratified():
@@ -92,9 +111,11 @@ def test_label_folds_stratified():
 
 def test_fold_errors():
     with pytest.raises(ValueError, match="distinct detectors"):
-        ml.assign_folds(5, groups=[0, 0, 1, 1, 2])
+        ml.assign_folds(5, groups=[0, 0, 1, 1, 2], by="detector_grouped")
     with pytest.raises(ValueError, match="needs groups"):
         ml.assign_folds(5)
+    with pytest.raises(ValueError, match="no class has n_folds=5"):
+        ml.assign_folds(5, groups=[0, 0, 1, 1, 2])
     with pytest.raises(ValueError, match="by must be"):
         ml.assign_folds(5, groups=[0], by="night")
 

@@ -33,8 +33,9 @@ import pandas as pd
 
 from rbcore.deploy.db import CandidateDB
 from rbcore.files import write_json_atomic
-from rbcore.inference import MODEL_NAMES, Scorer, sigmoid
+from rbcore.inference import MODEL_NAMES, sigmoid
 from rbcore.model import IMAGE_SHAPE
+from rbcore.onnx_export import DEFAULT_ENGINE, ENGINES, make_scorer
 from rbcore.profiles import settings
 
 # The talk's one-week confusion matrix at threshold 0.8: bogus 57,386,470 (TN) + 36,337 (FP),
@@ -72,6 +73,8 @@ class DeployConfig:
     # the stored cutouts (~10 kB each) to 7 x 8 x 2 x 2 x 16 categories at most
     max_transient_cutouts: int = 256  # transient cutouts kept per chunk (all, at natural rates)
     sim_threads: int = 1  # simulator threads (the scorer uses the other core)
+    engine: str = DEFAULT_ENGINE  # "jax" or "onnx" (onnxruntime): rbcore.onnx_export.ENGINES,
+    # the faster here by default (benchmarks/README.md)
 
     def __post_init__(self):
         for name in ("n_nights", "candidates_per_night", "chunk_size", "batch_size"):
@@ -81,6 +84,8 @@ class DeployConfig:
             raise ValueError(f"DeployConfig.threshold must be in (0, 1), got {self.threshold}")
         if self.boost < 1.0:
             raise ValueError(f"DeployConfig.boost must be >= 1, got {self.boost}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"DeployConfig.engine must be one of {ENGINES}, got {self.engine!r}")
 
     @property
     def n_chunks(self) -> int:
@@ -97,6 +102,9 @@ class DeployConfig:
         d = dataclasses.asdict(self)
         d.pop("n_nights")
         d.pop("sim_threads")
+        # How the logits are computed, not what: the engines agree to 1e-4 in logit
+        # (tests/test_onnx_export.py), so a week may resume on the other engine.
+        d.pop("engine")
         return d
 
 
@@ -227,7 +235,7 @@ def run_deployment(
     """Simulate, score and register `cfg.n_nights` nights into `db`; resume where it stopped.
 
     Args:
-        models: {"current": RBCNN, "vat": RBCNN}.
+        models: {"current": RBCNN, "vat": RBCNN}, scored on `cfg.engine`.
         db: the candidate database, or its URL ("sqlite:///path", "postgresql://...", see
             `rbcore.deploy.db.connect`), opened for this call and closed after it.
         cfg: sizes and thresholds.
@@ -253,7 +261,7 @@ def run_deployment(
         raise ValueError(f"models must be {MODEL_NAMES}, got {sorted(models)}")
     nights = list(range(cfg.n_nights)) if nights is None else [int(j) for j in nights]
     _prepare(db, cfg, nights, version, replace)
-    scorer = Scorer({k: models[k] for k in MODEL_NAMES}, cfg.batch_size)
+    scorer = make_scorer({k: models[k] for k in MODEL_NAMES}, cfg.batch_size, cfg.engine)
     committed = set(db.committed_nights())
     todo = [j for j in nights if j not in committed]
     done = {j: db.done_chunks(j) for j in todo}

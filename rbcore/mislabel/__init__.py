@@ -7,6 +7,8 @@ Modules:
     ledger: the label ledger (`run_dir/label_ledger.csv`) and the mislabel metrics JSON.
     review: the talk's inspection-sample estimate, recall by group, gallery rows
         (`from rbcore.mislabel import review`).
+    noise: the paper code's `make_label_error`, extra label errors by stage-1 score bin
+        (`from rbcore.mislabel import noise`).
 """
 
 from rbcore.mislabel.flags import (

@@ -171,7 +171,7 @@ def mislabel_metrics(ledger: pd.DataFrame, label_is_wrong=None, *, threshold: fl
 
     Returns:
         dict {"insample": {...}, "oof": {...}, "cleanlab": {...}, "n_samples", "threshold",
-        "has_truth"}; each method has n_flagged, n_flagged_label_real,
+        "has_truth"}; each method has n_flagged, fraction_flagged, n_flagged_label_real,
         n_flagged_label_bogus and, with truth, the `detection_metrics` fields.
     """
     out = {"n_samples": int(len(ledger)), "threshold": float(threshold)}
@@ -182,6 +182,7 @@ def mislabel_metrics(ledger: pd.DataFrame, label_is_wrong=None, *, threshold: fl
         f = ledger[f"{m}_flag"].to_numpy().astype(bool)
         d = {
             "n_flagged": int(f.sum()),
+            "fraction_flagged": float(f.mean()) if f.size else 0.0,
             "n_flagged_label_real": int((f & (labels == 1)).sum()),
             "n_flagged_label_bogus": int((f & (labels == 0)).sum()),
         }

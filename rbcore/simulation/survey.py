@@ -343,13 +343,12 @@ def _simulate_group(rng, cat, neighbour, det_ids, night, cfg, forced, out, rows)
     return cols
 
 
-def _simulate_chunk(seq, images, kind, cfg, night, detector_id, boost, real_fraction):
+def _simulate_chunk(seq, images, kind, cfg, night, detector_id, boost, real_fraction, n_det=None):
     """Simulate len(images) candidates into `images` (a view); return their table."""
     n = len(images)
     rng = np.random.Generator(np.random.SFC64(seq))  # SFC64: ~2x faster normals than PCG64
-    det = (
-        rng.integers(0, cfg.n_detectors, n) if detector_id is None else np.full(n, int(detector_id))
-    )
+    n_det = cfg.n_detectors if n_det is None else n_det
+    det = rng.integers(0, n_det, n) if detector_id is None else np.full(n, int(detector_id))
     cat, otype, cause, label, weight, neighbour = plan_rows(rng, n, kind, cfg, boost, real_fraction)
     table = pd.DataFrame(
         {
@@ -400,6 +399,7 @@ def simulate_candidates(
     boost: float = 1.0,
     real_fraction: float | None = None,
     n_threads: int = 1,
+    n_detectors: int | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Simulate `n` candidate triplets of the Tomo-e Gozen survey.
 
@@ -418,6 +418,10 @@ def simulate_candidates(
         real_fraction: train/test: share of real candidates (default 0.5 / 1:700); train:
             the share of injections, before unmatched ones join the bogus sample.
         n_threads: worker threads (output does not depend on it).
+        n_detectors: without `detector_id`, candidates fall on detectors 0..n_detectors-1
+            (default all of the config's): a test set for a training set written on fewer
+            detectors, so that every test candidate has its detector's model (treatment
+            `each`, `rbcore.train.treatments`).
 
     Returns:
         images: float32[n, 29, 29, 3] raw pixel values (ref, new, sub); NaN = masked.
@@ -449,8 +453,9 @@ def simulate_candidates(
         for i in range(len(starts))
     ]
     images = np.empty((n, cfg.cutout_size, cfg.cutout_size, 3), np.float32)
+    rest = (detector_id, boost, real_fraction, n_detectors)
     args = [
-        (q, images[st : st + CHUNK], kind, cfg, night, detector_id, boost, real_fraction)
+        (q, images[st : st + CHUNK], kind, cfg, night, *rest)
         for q, st in zip(seqs, starts, strict=True)
     ]
     if n_threads > 1 and len(args) > 1:

@@ -172,6 +172,7 @@ def write_test_set(
     seed: int,
     config: SurveyConfig | None = None,
     n_threads: int = 1,
+    n_detectors: int | None = None,
 ) -> dict:
     """Write a clean-label test set: test_real.npy, test_bogus.npy and their params csv.
 
@@ -183,6 +184,9 @@ def write_test_set(
             SeedSequence(seed, spawn_key=(1000 + p, i)).
         config: survey configuration.
         n_threads: simulation threads.
+        n_detectors: the candidates fall on detectors 0..n_detectors-1, those of a training
+            set written with the same `n_detectors` (None: all of the config's); the
+            `detector_id` column of the params csv says which.
 
     Returns:
         dict(written=[names written], skipped=[complete ones kept]).
@@ -194,6 +198,10 @@ def write_test_set(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     record = {"seed": seed, "n_real": n_real, "n_bogus": n_bogus, "config": cfg.as_dict()}
+    if n_detectors is not None and n_detectors != cfg.n_detectors:
+        if not 1 <= n_detectors <= cfg.n_detectors:
+            raise ValueError(f"write_test_set: n_detectors must be in 1..{cfg.n_detectors}")
+        record["n_detectors"] = n_detectors  # recorded only where it changes the data
     names = [f"test_{k}{ext}" for k in ("real", "bogus") for ext in (".npy", "_params.csv")]
     _check_record(out, "test", record, [out / f for f in names])
     written, skipped = [], []
@@ -210,6 +218,7 @@ def write_test_set(
                 night=night,
                 real_fraction=frac,
                 n_threads=n_threads,
+                n_detectors=n_detectors,
             )
 
         did = _write_pair(out / f"{name}.npy", out / f"{name}_params.csv", n, chunk)

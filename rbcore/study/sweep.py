@@ -111,10 +111,10 @@ def _ledger_flags_equal(run_dir, params, flagged) -> bool:
 
 
 def _flags(ts, *, n_folds: int, fold_config: TrainConfig, seed: int, out: Path) -> np.ndarray:
-    """Notebook 02's flags on the point's data: out-of-fold by detector, the 0.5 rule."""
+    """Notebook 02's flags on the point's data: out-of-fold folds stratified by detector (the
+    paper code's, `assign_folds`' default), the 0.5 rule."""
     labels = ts.params["label"].to_numpy()
-    folds = assign_folds(n_folds, groups=ts.params["detector_id"], labels=labels,
-                         by="detector", seed=seed)  # fmt: skip
+    folds = assign_folds(n_folds, groups=ts.params["detector_id"], labels=labels)
     trainer = cnn_trainer(ts.images, labels, fold_config, progress=False)
     meta = {"train_config": fold_config.to_dict(), "n_folds": n_folds, "seed": seed}
     oof = out_of_fold_logits(folds, trainer, run_dir=out, meta=meta)
