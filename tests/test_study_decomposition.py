@@ -269,3 +269,25 @@ def test_budget_estimate_and_largest_size():
     m = n + 1000
     assert plan_seconds(n_train=int(m * 6 / 7), n_val=int(m / 7), **kw)["total"] > 3600
     assert largest_size(1.0, 10**6, **kw) is None
+
+
+def test_complex_rows_share_the_recipes_stage2_fields():
+    """The residual-network rows train with the fields of issue 21's paper_complex_* recipes,
+    except where the row says otherwise (the loss terms) and the profile's sizes (epochs)."""
+    from rbcore import recipes
+
+    own = {"alpha", "lambda_auc", "loss_weights", "epochs"}  # the row's loss; the profile's epochs
+    for row, name in (("complex_unlabeled_vat", "paper_complex_unlabeled"),
+                      ("complex_removed", "paper_complex_removed"),
+                      ("complex_all", "paper_complex_all")):  # fmt: skip
+        recipe = recipes.get(name)
+        config = row_config(row, simple=TrainConfig(), complex_overrides={"epochs": 2}, seed=0)
+        assert config.architecture == recipe.network
+        for key, value in recipe.train.items():
+            if key not in own:
+                assert getattr(config, key) == value, (row, key)
+    unl = recipes.get("paper_complex_unlabeled").train
+    coded = row_config("complex_unlabeled_vat", simple=TrainConfig(), complex_overrides={}, seed=0)
+    assert (coded.alpha, coded.lambda_auc, coded.loss_weights) == (
+        unl["alpha"], unl["lambda_auc"], unl["loss_weights"])  # fmt: skip
+    assert recipes.get("paper_simple_each").treatment == DECOMP_ROWS["talk_current"].treatment

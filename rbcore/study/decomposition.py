@@ -27,8 +27,13 @@ label -1; src/real_bogus.py, see `rbcore.train.config`) on `PaperResNet` (projec
 shortcuts as coded), with the profile's epochs and early stopping on the validation loss
 (real_bogus.py's Keras default). These are the fields of the recipes `paper_simple_each`,
 `paper_simple_all`, `paper_complex_all`, `paper_complex_removed` and
-`paper_complex_unlabeled` (`rbcore.recipes`, issue 21), except that every row here trains on
-one split (below), so that the rows differ only where the table says.
+`paper_complex_unlabeled` (`rbcore.recipes`, issue 21; tests/test_study_decomposition.py
+checks the shared fields), except that every row here trains on one split (below), so that
+the rows differ only where the table says, and two differences on purpose: `complex_all` is
+CE only (the recipe `paper_complex_all`, README:158, keeps ECH and VAT on all labels: here
+the loss and the labels change in separate steps), and the row `talk_current` is the talk's
+Current model (CE, one model per detector), not the recipe `talk_current` (notebooks 02-03's
+default protocol: pooled, flagged samples unlabeled for VAT).
 
 The split (our choice, issue 22's "same data, split and seeds"): a seeded subset of the
 run's training set, then within every detector a 6:1 train:validation split stratified by
