@@ -444,6 +444,9 @@ def test_07_label_noise_study(smoke_run):
         == dec["complex_all"]["n_train"] - notes["n_flagged_train"]
     )
     assert dec["complex_oracle"]["n_labeled"] == dec["complex_all"]["n_labeled"]
+    if "complex_unlabeled_vat" in dec:  # the flagged samples unlabeled: as many labels as removed
+        assert dec["complex_unlabeled_vat"]["n_labeled"] == dec["complex_removed"]["n_labeled"]
+        assert dec["complex_unlabeled_vat"]["n_train"] == dec["complex_all"]["n_train"]
     expected = [(a, b) for a, b, _ in STEPS if a in dec and b in dec]
     assert [(s["from"], s["to"]) for s in study["steps"]] == expected and expected
     assert notes["test_counts"]["n_real"] == settings("smoke", "study")["decomp_test_real"]
