@@ -48,6 +48,66 @@ ZTF_ADAPT = dict(ztf_alpha=1.0, ztf_eps=0.1, adapt_fraction=0.5, split_seed=0)
 # in 4 s + 19 s); smoke 600 (CI), paper 200,000.
 BRAAI_N_SIM = {"smoke": 600, "default": 10_000, "paper": 200_000}
 
+# Notebook 07's decomposition (issue 22, rbcore.study.decomposition): decomp_samples training
+# samples (None: all of notebook 01's) split 6:1 within each detector; decomp_n_seeds seeds
+# for the talk-CNN rows and decomp_complex_seeds for the residual-network rows (a row at one
+# seed takes the pooled seed variance, rbcore.study.steps), the A/A row at twice
+# decomp_n_seeds; decomp_complex: the residual network's TrainConfig over PAPER_STAGE2;
+# decomp_test_real/bogus: the study's own test set (issue 22: >= 3,000 reals, so the TPR 0.9
+# threshold rests on ~300 reals); decomp_memo_right: right labels sampled for the
+# memorization curves (every wrong one is used); decomp_n_boot: paired bootstrap resamples;
+# decomp_rows: the rows trained (None: every row of DECOMP_ROWS); decomp_simple_batch: the
+# talk-CNN rows' batch (64: the paper README's Simple runs, README:94; one detector's share
+# must hold a batch for `each`); decomp_each_seeds: seeds of the `each` rows (one model per
+# detector and seed).
+# smoke: wiring only, on 300 samples for 1 epoch and a test set scored in seconds. Each
+# distinct residual-network loss costs its own XLA compilation of the training step; measured
+# 2026-12-06 on the 2 shared cores (lighter load): the decomposition with the talk-CNN rows
+# and the CE residual-network rows 31 s, complex_unlabeled_vat +37 s, complex_all_ech +16 s,
+# complex_unlabeled_vat_named +31 s (under a heavier load the compilations took 44-101 s).
+# Smoke keeps the paper's method (complex_unlabeled_vat) and leaves out complex_all_ech and
+# complex_unlabeled_vat_named, ~70 s in all, near the ~60 s CI allows (their configurations
+# are tested in tests/test_study_decomposition.py, their losses in
+# tests/test_train_paper_losses.py).
+SMOKE_DECOMPOSITION = dict(
+    decomp_rows=("talk_current", "simple_all", "simple_oracle", "complex_all",
+                 "complex_removed", "complex_unlabeled_vat", "complex_oracle"),
+    decomp_simple_batch=16, decomp_each_seeds=1,
+    decomp_samples=300, decomp_n_seeds=2, decomp_complex_seeds=1, decomp_epochs_simple=1,
+    decomp_complex=dict(epochs=1, batch_size=32, eval_batch_size=256),
+    decomp_test_real=40, decomp_test_bogus=400, decomp_memo_right=60, decomp_n_boot=50,
+)  # fmt: skip
+# default: the talk-CNN rows (talk_current, simple_all, simple_oracle; the steps each -> all
+# and to the oracle, and the A/A check) on 10,000 samples with notebook 03's epochs, at 3
+# seeds except talk_current (84 models per seed: 1 seed, the pooled seed variance), and a
+# test set of 3,000 reals and 50,000 bogus (an FPR of 1e-3 rests on ~50 bogus). Estimated
+# ~14 min on 2 idle cores and ~24 min on this session's shared cores
+# (rbcore.study.budget.plan_seconds with the throughputs benchmarks/decomposition.py measured
+# on 2026-12-06, and a talk_current model's fixed cost of ~4.5 s measured there; the idle
+# figure with the CNN's idle rates of benchmarks/README.md): more than `make run` (measured
+# 50 min) has left of its 60, unless the old ablation's rows that these repeat (current ~
+# simple_all, oracle ~ simple_oracle) go; not run today. The residual-network rows cost ~48x
+# (CE) and ~79x (VAT) the CNN's training per sample here: they run in
+# benchmarks/decomposition.py.
+DEFAULT_DECOMPOSITION = dict(
+    decomp_rows=("talk_current", "simple_all", "simple_oracle"),
+    decomp_simple_batch=64, decomp_each_seeds=1,
+    decomp_samples=10_000, decomp_n_seeds=3, decomp_complex_seeds=1, decomp_epochs_simple=None,
+    decomp_complex=dict(epochs=2, patience=10),
+    decomp_test_real=3_000, decomp_test_bogus=50_000, decomp_memo_right=2_000,
+    decomp_n_boot=500,
+)  # fmt: skip
+# paper: every row at full size and 5 seeds, the code's 1000 epochs and patience 10
+# (real_bogus.py:89, :106), a test set of 10,000 reals and the talk's 1,050,000 bogus.
+PAPER_DECOMPOSITION = dict(
+    decomp_rows=None,
+    decomp_simple_batch=64, decomp_each_seeds=5,
+    decomp_samples=None, decomp_n_seeds=5, decomp_complex_seeds=5, decomp_epochs_simple=None,
+    decomp_complex=dict(epochs=1000, patience=10),
+    decomp_test_real=10_000, decomp_test_bogus=1_050_000, decomp_memo_right=20_000,
+    decomp_n_boot=1000,
+)  # fmt: skip
+
 PROFILES = {
     "smoke": {
         # Notebook 01: CI data in seconds (4 detectors, 30 real + 6,000 bogus test candidates).
@@ -86,6 +146,7 @@ PROFILES = {
             sweep_test_bogus=3_000,
             n_boot=200,
             sweep_n_boot=100,
+            **SMOKE_DECOMPOSITION,
         ),  # fmt: skip
     },
     "default": {
@@ -127,6 +188,7 @@ PROFILES = {
             sweep_test_bogus=30_000,
             n_boot=1000,
             sweep_n_boot=200,
+            **DEFAULT_DECOMPOSITION,
         ),  # fmt: skip
     },
     "paper": {
@@ -168,6 +230,7 @@ PROFILES = {
             sweep_test_bogus=None,
             n_boot=1000,
             sweep_n_boot=1000,
+            **PAPER_DECOMPOSITION,
         ),  # fmt: skip
     },
 }

@@ -423,5 +423,32 @@ def test_07_label_noise_study(smoke_run):
         if p["noise_rate_real"] == p["noise_rate_bogus"] == 0:  # no wrong label: one model
             assert p["oracle"] == p["current"] and p["mislabel_recall"] is None
     assert {c["a"] + "/" + c["b"] for c in study["comparisons"]} >= {"current/two_stage"}
-    for name in ("07_noise_sweep", "07_ablation"):
+    for name in ("07_noise_sweep", "07_ablation", "07_decomposition", "07_memorization"):
         assert (smoke_run[0].figures_dir / f"{name}.png").exists(), name
+    # Issue 22: the decomposition, its steps and the memorization curves (schema checked by
+    # read_study's validation; here what the smoke run must have filled in).
+    from rbcore.profiles import settings
+    from rbcore.study.decomp_run import STEPS
+
+    dec, notes = study["decomposition"], study["decomposition_notes"]
+    smoke_rows = settings("smoke", "study")["decomp_rows"]
+    assert set(dec) | set(notes["waiting"]) == set(smoke_rows), (set(dec), notes["waiting"])
+    assert set(dec) >= set(smoke_rows) - {"talk_current"}  # `each` may wait on its test set
+    for row, e in dec.items():
+        assert 0 <= e["fpr_at_tpr90"]["value"] <= 1 and 0 <= e["pauc"]["value"] <= 1, row
+        assert e["fpr_at_tpr90_seeds"]["values"][0] == e["fpr_at_tpr90"]["value"], row
+        assert e["seconds"] > 0 and 0 < e["n_labeled"] <= e["n_train"], row
+        assert [p["epoch"] for p in study["memorization"][row]] == [1], row
+    assert (
+        dec["complex_removed"]["n_train"]
+        == dec["complex_all"]["n_train"] - notes["n_flagged_train"]
+    )
+    assert dec["complex_oracle"]["n_labeled"] == dec["complex_all"]["n_labeled"]
+    if "complex_unlabeled_vat" in dec:  # the flagged samples unlabeled: as many labels as removed
+        assert dec["complex_unlabeled_vat"]["n_labeled"] == dec["complex_removed"]["n_labeled"]
+        assert dec["complex_unlabeled_vat"]["n_train"] == dec["complex_all"]["n_train"]
+    expected = [(a, b) for a, b, _ in STEPS if a in dec and b in dec]
+    assert [(s["from"], s["to"]) for s in study["steps"]] == expected and expected
+    assert notes["test_counts"]["n_real"] == settings("smoke", "study")["decomp_test_real"]
+    aa = study["aa_check"]
+    assert aa["passes"] is False and len(aa["seeds"]) == 4  # the A/A must not pass

@@ -8,7 +8,7 @@ Modules (the notebook each serves):
     evaluation: distributions, confusion matrices, ROC, PR, completeness, FPR by
         category, reliability (04); our scores against ZTF's drb (06).
     deploy: registered candidates per night, the budget curves (05).
-    study: the noise-rate sweep and the ablation (07).
+    study: the noise-rate sweep, the ablation, the decomposition steps and memorization (07).
 
 `common` is imported first: it selects the non-interactive backend in headless runs.
 """
@@ -32,7 +32,12 @@ from rbcore.plotting.mislabel import (
     mislabel_ratio,
     mislabel_recall,
 )
-from rbcore.plotting.study import ablation_fpr, noise_sweep
+from rbcore.plotting.study import (
+    ablation_fpr,
+    decomposition_steps,
+    memorization_curves,
+    noise_sweep,
+)
 from rbcore.plotting.training import training_curves, vat_sweep
 
 __all__ = [
@@ -42,8 +47,10 @@ __all__ = [
     "category_counts",
     "completeness_curves",
     "confusion_matrices",
+    "decomposition_steps",
     "detection_pr",
     "fpr_by_category_plot",
+    "memorization_curves",
     "mislabel_output_distribution",
     "mislabel_ratio",
     "mislabel_recall",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["noise_sweep", "ablation_fpr"]
+__all__ = ["noise_sweep", "ablation_fpr", "decomposition_steps", "memorization_curves"]
 
 _SWEEP_STYLE = {"current": ("Current", "o-"), "two_stage": ("two-stage (the paper)", "s-"),
                 "oracle": ("oracle (true labels)", "^--")}  # fmt: skip
@@ -86,5 +86,79 @@ def ablation_fpr(ablation: dict, *, ax=None) -> plt.Figure:
     ax.set_xscale("log")
     ax.set_xlabel("FPR at TPR = 0.9 (test set)")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def decomposition_steps(steps: list[dict], *, aa: dict | None = None, ax=None) -> plt.Figure:
+    """The gain of each step of the decomposition (issue 22): FPR ratio with its interval.
+
+    Args:
+        steps: the "steps" entries of noise_study.json ("from", "to", "what", "ratio",
+            "ratio_ci", "detectable_ratio", "passes").
+        aa: the "aa_check" entry (drawn last, grey), or None.
+        ax: optional Axes.
+
+    Returns:
+        The Figure: one line per step, the ratio FPR(from) / FPR(to) at TPR 0.9 (> 1: the
+        step lowers the false positives) with its 95 % interval (test-set bootstrap and
+        training seeds); the band between 1/detectable and detectable ratio in grey, the
+        effects the design could not have told from 1.
+    """
+    items = [(f"{s['what']}\n{s['from']} → {s['to']}", s, "C0") for s in steps]
+    if aa is not None:
+        items.append((f"A/A check: {aa['row']}, two seed sets", aa, "0.4"))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.5, 0.6 * len(items) + 1.2))
+    else:
+        fig = ax.figure
+    for i, (_, s, color) in enumerate(items):
+        if s.get("detectable_ratio"):
+            d = s["detectable_ratio"]
+            ax.plot([1 / d, d], [i, i], color="0.85", lw=8, solid_capstyle="butt",
+                    label="not detectable (power 0.8)" if i == 0 else None)  # fmt: skip
+        r = s["ratio"]
+        if s.get("ratio_ci"):
+            lo, hi = s["ratio_ci"]
+            ax.errorbar(r, i, xerr=[[r - lo], [hi - r]], fmt="o", color=color, capsize=3,
+                        mfc=color if s.get("passes") else "white")  # fmt: skip
+        else:
+            ax.plot(r, i, "o", color=color, mfc="white")
+    ax.axvline(1.0, color="k", lw=0.8)
+    ax.set_yticks(range(len(items)), [t for t, _, _ in items], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("FPR ratio at TPR = 0.9, from / to (> 1: the step helps); filled: passes")
+    if any(s.get("detectable_ratio") for _, s, _ in items):
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def memorization_curves(memorization: dict, *, ax=None) -> plt.Figure:
+    """Share of wrong (solid) and right (dashed) training labels each model fits, per epoch.
+
+    Args:
+        memorization: the "memorization" entry of noise_study.json ({row: [{"epoch",
+            "fit_wrong", "fit_right"}]}).
+        ax: optional Axes.
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 4))
+    else:
+        fig = ax.figure
+    for k, (row, curve) in enumerate(memorization.items()):
+        if not curve:
+            continue
+        e = [c["epoch"] for c in curve]
+        color = f"C{k % 10}"
+        wrong = [np.nan if c["fit_wrong"] is None else c["fit_wrong"] for c in curve]
+        right = [np.nan if c["fit_right"] is None else c["fit_right"] for c in curve]
+        ax.plot(e, wrong, "o-", color=color, ms=3, label=row)
+        ax.plot(e, right, "s--", color=color, ms=3)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("share of training labels fitted\n(solid: wrong labels, dashed: right)")
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig

@@ -10,9 +10,16 @@ Modules:
     sweep: the noise-rate sweep (survey noise x0 ... x4): data, flags, three models, scores.
     report: noise_study.json (schema, the claims test) and the README block.
     run: the notebook's steps in order.
+    decomposition: issue 22's rows (talk_current ... complex_oracle) as TrainConfigs, the
+        study's split, training with the memorization hook.
+    decomp_run: the study's test set, every row at every seed, scores, steps, A/A check.
+    steps: the step ratio, its interval (paired bootstrap + seeds), the detectable ratio.
+    decomp_report: the decomposition's JSON schema and markdown tables.
 """
 
 from rbcore.study.ablation import StudyData, load_study_data, subsample_train
+from rbcore.study.decomp_report import decomposition_markdown, validate_decomposition
+from rbcore.study.decomp_run import run_decomposition
 from rbcore.study.report import (
     COMPARED_PAIRS,
     comparisons,
@@ -41,10 +48,12 @@ __all__ = [
     "VAT_ROWS",
     "StudyData",
     "comparisons",
+    "decomposition_markdown",
     "load_study_data",
     "notebook03_settings",
     "read_study",
     "row_inputs",
+    "run_decomposition",
     "run_point",
     "score_ablation",
     "study_markdown",
@@ -52,6 +61,7 @@ __all__ = [
     "study_settings",
     "subsample_train",
     "train_ablation",
+    "validate_decomposition",
     "validate_study",
     "write_study",
 ]

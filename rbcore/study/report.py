@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rbcore.files import read_json, write_json_atomic
+from rbcore.study.decomp_report import validate_decomposition
 from rbcore.study.rows import ROWS, SEED_ROWS, SPECS
 
 __all__ = [
@@ -117,6 +118,8 @@ def validate_study(study: dict, source: str = "noise_study") -> None:
                 raise ValueError(f"{source}: 'ablation.{row}.{key}' needs value and ci95")
         if not {"values", "mean", "min", "max", "range"} <= set(entry["fpr_at_tpr90_seeds"]):
             raise ValueError(f"{source}: 'ablation.{row}.fpr_at_tpr90_seeds' malformed")
+    if "decomposition" in study:  # issue 22 (notebook 07 and benchmarks/decomposition.py)
+        validate_decomposition(study, source)
     sweep = study.get("sweep")
     if not isinstance(sweep, list):
         raise ValueError(f"{source}: 'sweep' must be a list of points")

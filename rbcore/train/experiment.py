@@ -161,6 +161,7 @@ def train_model(
     run_dir,
     extra: dict | None = None,
     progress: bool = True,
+    on_epoch_end=None,
 ):
     """Train (or resume) one of the notebook's models and save it to run_dir/models/<name>/.
 
@@ -184,6 +185,7 @@ def train_model(
         config=config,
         out_dir=run_dir / "training" / name,
         progress=progress,
+        on_epoch_end=on_epoch_end,  # `fit`'s per-epoch hook (the study's memorization)
     )
     best = best_epoch_row(history, config)
     save_model(

@@ -167,6 +167,24 @@ def _validate(run: _Run, images, labels) -> dict:
     return {"val_loss": float(bce), "val_auc": float(roc_auc_score(labels, z))}
 
 
+def _predict(run: _Run, images) -> np.ndarray:
+    """float32[N] logits of the run's current parameters (eval mode)."""
+    state = nnx.merge_state(run.params, run.rest)
+    (logits,) = predict_views(
+        (run.graphdefs[1],), (state,), images, run.config.eval_batch_size, run.placement
+    )
+    return np.asarray(logits, np.float32)
+
+
+def _notify(on_epoch_end, run: _Run, epoch: int) -> None:
+    """`fit`'s per-epoch hook: `on_epoch_end(epoch counted from 1, predict)`, where
+    `predict(images)` returns the float32 logits of the model as it stands after that epoch
+    (eval mode); e.g. the study's memorization curves (issue 22). None: nothing. Epochs
+    finished before a resume are not called again."""
+    if on_epoch_end is not None:
+        on_epoch_end(epoch + 1, lambda x: _predict(run, x))
+
+
 def _early_stopping(run: _Run, row: dict, epoch: int) -> None:
     """Track the best epoch by the validation metric; stop after `patience` bad epochs."""
     config, state = run.config, run.state
@@ -201,6 +219,7 @@ def fit(
     config: TrainConfig,
     out_dir=None,
     progress: bool = True,
+    on_epoch_end=None,
 ) -> tuple[RBCNN | PaperResNet, list[dict]]:
     """Train the model of `config.architecture` (supervised, or VAT when `config.alpha > 0`).
 
@@ -217,6 +236,7 @@ def fit(
             and `best/` checkpoints (`rbcore.checkpoint`); a run with a checkpoint there
             resumes from it, if it has the same TrainConfig and data (else a ValueError).
         progress: show a progress bar with the running loss.
+        on_epoch_end: optional `f(epoch, predict)` after each epoch (`_notify`, issue 22).
 
     Returns:
         (model, history): the best model by validation (the last one without validation), in
@@ -256,6 +276,7 @@ def fit(
             _early_stopping(run, row, epoch)
         run.state["history"].append(row)
         run.state["epoch"] = epoch + 1
+        _notify(on_epoch_end, run, epoch)
         if out_dir is not None:
             _checkpoint(run, out_dir, epoch)
         if progress:
