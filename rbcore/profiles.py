@@ -77,20 +77,21 @@ SMOKE_DECOMPOSITION = dict(
     decomp_complex=dict(epochs=1, batch_size=32, eval_batch_size=256),
     decomp_test_real=40, decomp_test_bogus=400, decomp_memo_right=60, decomp_n_boot=50,
 )  # fmt: skip
-# default: the talk-CNN rows (talk_current, simple_all, simple_oracle; the steps each -> all
-# and to the oracle, and the A/A check) on 10,000 samples with notebook 03's epochs, at 3
-# seeds except talk_current (84 models per seed: 1 seed, the pooled seed variance), and a
-# test set of 3,000 reals and 50,000 bogus (an FPR of 1e-3 rests on ~50 bogus). Estimated
-# ~14 min on 2 idle cores and ~24 min on this session's shared cores
-# (rbcore.study.budget.plan_seconds with the throughputs benchmarks/decomposition.py measured
-# on 2026-12-06, and a talk_current model's fixed cost of ~4.5 s measured there; the idle
-# figure with the CNN's idle rates of benchmarks/README.md): more than `make run` (measured
-# 50 min) has left of its 60, unless the old ablation's rows that these repeat (current ~
-# simple_all, oracle ~ simple_oracle) go; not run today. The residual-network rows cost ~48x
-# (CE) and ~79x (VAT) the CNN's training per sample here: they run in
+# default: the talk-CNN rows simple_all and simple_oracle (the step to the oracle, and the A/A
+# check) on 10,000 samples with notebook 03's epochs at 3 seeds, and a test set of 3,000 reals
+# and 50,000 bogus (an FPR of 1e-3 rests on ~50 bogus). With talk_current too (84 models per
+# seed) the decomposition was estimated at ~14 min on 2 idle cores and ~24 min on this
+# session's shared cores (rbcore.study.budget.plan_seconds with the throughputs
+# benchmarks/decomposition.py measured on 2026-12-06, a talk_current model's fixed cost ~4.5 s
+# measured there; the idle figure with the CNN's idle rates of benchmarks/README.md), more than
+# `make run` (measured 50 min before it) has left of its 60; talk_current alone is about half
+# of that (84 x 4.5 s of fixed cost plus one seed's training), so it runs in
+# benchmarks/decomposition.py and the paper profile, and these two rows are estimated at ~7
+# min idle. Not run in the default profile yet (2026-12-06). The residual-network rows cost
+# ~48x (CE) and ~79x (VAT) the CNN's training per sample here: they run in
 # benchmarks/decomposition.py.
 DEFAULT_DECOMPOSITION = dict(
-    decomp_rows=("talk_current", "simple_all", "simple_oracle"),
+    decomp_rows=("simple_all", "simple_oracle"),
     decomp_simple_batch=64, decomp_each_seeds=1,
     decomp_samples=10_000, decomp_n_seeds=3, decomp_complex_seeds=1, decomp_epochs_simple=None,
     decomp_complex=dict(epochs=2, patience=10),
