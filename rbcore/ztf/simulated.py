@@ -31,6 +31,9 @@ from rbcore.ztf.alerts import resample_to_tomoe
 from rbcore.ztf.fading import add_fading
 
 ZTF_MODEL_NAMES = ("ztf_sim", "ztf_vada")
+# Categories the ZTF-like simulator detects on ref - sci (`rbcore.simulation.scene`:
+# build_variable_fading, build_negative_dip): their stored sub is ref - sci, source positive.
+NEGATIVE_CATEGORIES = ("variable_fading", "negative_dip")
 # braai's published false-positive rate at its threshold 0.5 on its labelled test set
 # (Duev et al. 2019, MNRAS 489, 3582; shared data README: FNR 1.1 %, FPR 2.9 %). The ZTF-sim
 # models register at the probability where their FPR on simulated validation bogus is this.
@@ -96,6 +99,9 @@ def simulate_ztf_stamps(
     stamps, table = add_fading(
         np.concatenate([p[0] for p in parts]), table, fraction=fading_fraction, seed=seed
     )
+    # the classes the simulator finds on ref - sci are fading ('f') as rendered
+    negative = table["category"].isin(NEGATIVE_CATEGORIES).to_numpy()
+    table["is_fading"] = (table["is_fading"].to_numpy().astype(bool) | negative).astype(np.int8)
     table.insert(0, "id", np.arange(len(table)))
     return stamps, relabel(table, "ztf")
 
