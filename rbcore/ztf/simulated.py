@@ -7,7 +7,9 @@ passes the stamps through `resample_to_tomoe`, the very function that puts the r
 stamps on the 29x29 model grid, so simulated and real cutouts meet the same pipeline. Before
 resampling, a share `fading_fraction` of the candidates can be reversed in time
 (`rbcore.ztf.fading`, column `is_fading`): fading sources as ZTF stores them ('f': source in
-ref, difference ref - sci). It is off by default (see `simulate_ztf_training`).
+ref, difference ref - sci). It is off by default (see `simulate_ztf_training`). The preset's
+fading variables and negative dips (`NEGATIVE_CATEGORIES`) are found on ref - sci by the
+simulator itself and carry `is_fading` = 1 too.
 
 `split_alerts` keeps the alerts used for adaptation apart from those used to judge it (by
 objectId). `train_ztf_models` trains two models on the simulated set: "ztf_sim" (supervised)
@@ -123,6 +125,10 @@ def simulate_ztf_training(
             drb from 0.671 to 0.573 (`ztf_sim`), because real fading alerts are mostly
             variables seen in both epochs and fading bogus are negative dips in the science
             image, neither of which a time-reversed brightening candidate reproduces.
+            Those two classes are now simulated as such, found on ref - sci
+            (`NEGATIVE_CATEGORIES`, `presets.ztf_config`), and already bring the share of
+            'f' candidates among the non-injection rows to the alerts' 0.262: a time
+            reversal on top of them would count that share twice.
 
     Returns:
         images float32[n, 29, 29, 3] (ref, new, sub) resampled from 35x35 stamps at 1.01"
