@@ -46,6 +46,20 @@ def run_judge(n: int, seed: int) -> None:
         print(judge.category_table(on_sim).round(3).to_string())
     print(f"FNR {on_sim['fnr']:.2%} of {on_sim['n_real']} reals, FPR {on_sim['fpr']:.2%} of "
           f"{on_sim['n_bogus']} bogus (published: 1.1 % / 2.9 %; goal <= 2.2 % / 5.8 %)")  # fmt: skip
+    # the negative dips by cause: a star in the template (over-subtracted) or none (a defect)
+    dip = np.flatnonzero(truth["category"].to_numpy() == "negative_dip")
+    if len(dip):
+        c = stamps.shape[1] // 2
+        ref = stamps[dip, ..., 0]
+        bump = np.nanmean(ref[:, c - 1 : c + 2, c - 1 : c + 2], axis=(1, 2))
+        bump = bump - np.nanmedian(ref, axis=(1, 2))
+        star = bump > 5 * 1.4826 * np.nanmedian(
+            np.abs(ref[:, :10, :10] - np.nanmedian(ref[:, :10, :10], axis=(1, 2))[:, None, None]),
+            axis=(1, 2),
+        )  # fmt: skip
+        for name, rows in (("star in the template", star), ("no star (defect)", ~star)):
+            print(f"negative_dip, {name}: n {rows.sum()}, braai pass rate "
+                  f"{(scores[dip][rows] >= judge.BRAAI_THRESHOLD).mean():.3f}")  # fmt: skip
     # where the simulated reals braai rejects come from: pass rate by host magnitude
     passed = pd.Series(scores >= judge.BRAAI_THRESHOLD, index=truth.index)
     for cat in ("sn_host", "galx"):

@@ -42,6 +42,11 @@ def test_the_simulation_renders_on_braais_grid():
     assert set(table["is_real_true"]) <= {0, 1} and "category" in table
     again, table2 = simulate_ztf_stamps(40, seed=3, stamp_size=63)
     np.testing.assert_array_equal(stamps, again)  # seeded
+    # the classes found on ref - sci reach the judge with ZTF's labels (real / bogus)
+    _, many = judge.simulate_for_braai(300, seed=3)
+    out = judge.braai_on_simulation(np.full(len(many), 0.7), many)
+    assert out["variable_fading"]["truth_real"] == 1.0 and out["negative_dip"]["truth_real"] == 0
+    assert out["negative_dip"]["pass_rate"] == 1.0 and out["fpr"] == 1.0
     small, _ = simulate_ztf_stamps(40, seed=3)
     assert small.shape == (40, 35, 35, 3)  # the preset's stamp for the model grid
     # the same survey: the sky level of new does not depend on the stamp size

@@ -1,5 +1,7 @@
 """The ZTF-like survey preset, its simulation on the model grid, the alert split, VADA."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -37,7 +39,9 @@ def test_ztf_simulation_uses_the_alerts_resampling_and_ztf_labels():
     cfg = ztf_config().replace(n_detectors=4)
     stamps, _ = simulate_candidates(100, kind="train", seed=3, config=cfg, night=0)
     assert stamps.shape[1:] == (35, 35, 3)
-    fading = table["is_fading"].to_numpy()[:100] == 1
+    # rows reversed in time by add_fading (the classes found on ref - sci are rendered so)
+    negative = table["category"].isin(simulated.NEGATIVE_CATEGORIES).to_numpy()[:100]
+    fading = (table["is_fading"].to_numpy()[:100] == 1) & ~negative
     assert fading.any() and (~fading).any()
     swapped = stamps.copy()
     swapped[fading, ..., :2] = stamps[fading][..., ::-1][..., 1:]  # (ref, new) -> (new, ref)
@@ -57,7 +61,9 @@ def test_fading_share_matches_the_preset_within_binomial_error():
     n = 1200
     _, table = simulated.simulate_ztf_training(n, seed=5, n_detectors=4, n_nights=2,
                                                fading_fraction=ZTF_FADING_FRACTION)  # fmt: skip
-    fading = table["is_fading"].to_numpy()
+    negative = table["category"].isin(simulated.NEGATIVE_CATEGORIES).to_numpy()
+    assert (table.loc[negative, "is_fading"] == 1).all()
+    fading = table["is_fading"].to_numpy() * ~negative  # reversed in time by add_fading
     eligible = table["category"].isin(fading_mod.FADING_CATEGORIES).to_numpy()
     p = ZTF_FADING_FRACTION / eligible.mean()
     se = np.sqrt(eligible.sum() * p * (1 - p)) / n
@@ -65,7 +71,50 @@ def test_fading_share_matches_the_preset_within_binomial_error():
     assert not fading[~eligible].any()  # asteroids, cosmic rays... never fade
     assert not table.loc[table["category"] == "asteroid", "is_fading"].any()
     _, none = simulated.simulate_ztf_training(200, seed=5, n_detectors=4, n_nights=1)
-    assert none["is_fading"].sum() == 0
+    none_negative = none["category"].isin(simulated.NEGATIVE_CATEGORIES)
+    assert none.loc[~none_negative, "is_fading"].sum() == 0
+
+
+def test_negative_subtraction_classes_share_and_labels():
+    # presets: half the variables fade; negative dips bring the share of candidates found on
+    # ref - sci among the non-injection rows to the alerts' ZTF_FADING_FRACTION
+    from rbcore.simulation import labels
+
+    n = 200_000
+    cat, *_ = labels.plan_rows(np.random.default_rng(0), n, "train", ztf_config(), 1.0, None)
+    rest = ~np.isin(cat, ("rand", "galx"))
+    f = np.isin(cat[rest], simulated.NEGATIVE_CATEGORIES).mean()
+    assert abs(f - ZTF_FADING_FRACTION) < 4 * np.sqrt(f * (1 - f) / rest.sum())
+    var = np.isin(cat, ("variable_star", "variable_fading"))
+    assert abs((cat[var] == "variable_fading").mean() - 0.5) < 4 * np.sqrt(0.25 / var.sum())
+    # the Tomo-e survey has neither class
+    tomoe, *_ = labels.plan_rows(
+        np.random.default_rng(0), 20_000, "train", SurveyConfig(), 1.0, None
+    )
+    assert not np.isin(tomoe, simulated.NEGATIVE_CATEGORIES).any()
+    assert "variable_fading" in LABEL_SCHEMES["ztf"] and "negative_dip" not in LABEL_SCHEMES["ztf"]
+
+
+def test_negative_subtraction_classes_are_rendered_as_ztf_stores_them():
+    # found on ref - sci: the stored sub is ref - sci, positive at the centre; a fading
+    # variable is brighter in ref than in new, a dip in new lies below its sky
+    stamps, table = simulated.simulate_ztf_stamps(600, seed=6, n_detectors=4, n_nights=2)
+    c = stamps.shape[1] // 2
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a fully masked core is NaN
+        core = np.nanmean(stamps[:, c - 1 : c + 2, c - 1 : c + 2], axis=(1, 2))  # [n, 3]
+    sky = np.nanmedian(stamps, axis=(1, 2))
+    cats = table["category"].to_numpy()
+    fade, dip = cats == "variable_fading", cats == "negative_dip"
+    assert fade.sum() >= 5 and dip.sum() >= 5
+    assert (table.loc[fade, "label"] == 1).all() and (table.loc[dip, "label"] == 0).all()
+    assert (table.loc[fade | dip, "is_fading"] == 1).all()
+    detected = table["detected"].to_numpy() == 1
+    assert (core[fade & detected, 2] > 0).all() and (core[dip & detected, 2] > 0).all()
+    assert (core[fade, 0] - sky[fade, 0] > core[fade, 1] - sky[fade, 1]).mean() > 0.9
+    assert (core[dip & detected, 1] < core[dip & detected, 0]).mean() > 0.9
+    defect = dip & detected & (core[:, 0] - sky[:, 0] < 20.0)  # no star in ref: a CCD defect
+    assert defect.sum() >= 3 and (core[defect, 1] < sky[defect, 1]).all()
 
 
 def test_fading_row_has_the_source_in_ref_and_a_positive_sub():

@@ -33,6 +33,7 @@ BOGUS_CATEGORIES = (
     "asteroid",  # moving object: point-like in new, absent in ref; bogus in the Tomo-e scheme
     "galaxy_nucleus",  # subtraction residual of a compact galaxy core
     "ghost",  # optical ghost: faint diffuse ring in new
+    "negative_dip",  # pixels below the sky in new (ZTF preset only), found on ref - new
 )
 
 # Astrophysical real sources (is_real_true = 1).
@@ -42,6 +43,7 @@ REAL_CATEGORIES = (
     "sn_host",  # supernova on a host galaxy (test set, stream, bogus-label noise)
     "sn_hostless",  # supernova without a visible host
     "variable_star",  # variable star: a star in ref whose flux changed
+    "variable_fading",  # variable star fainter in new than in ref (ZTF preset only)
 )
 
 ALL_CATEGORIES = BOGUS_CATEGORIES + REAL_CATEGORIES
@@ -69,6 +71,8 @@ TALK_FP_CATEGORY = {
     "sn_host": "Real?",
     "sn_hostless": "Real?",
     "variable_star": "Real?",
+    "negative_dip": "Bogus",
+    "variable_fading": "Real?",
 }
 
 OBJECT_TYPES = ("artifact", "rand_artificial_real", "galx_artificial_real")
@@ -296,6 +300,9 @@ class SurveyConfig:
     #       many nights incl. known variables (assumption; calibration knob toward the talk's
     #       0.6 % together with unmatched injections)
     bogus_noise_causes: tuple[float, float] = (0.6, 0.4)  # variable star, supernova (assumption)
+    variable_fading_share: float = 0.0  # share of the variable stars fainter in new than in
+    #       ref ("variable_fading"), for a pipeline that also detects on ref - new (ZTF,
+    #       presets.ztf_config); 0 for Tomo-e, whose simulated pipeline detects on new - ref
 
     # --- survey realization ------------------------------------------------------------------
     survey_seed: int = 20211005  # fixes per-detector zero points and per-night seeing (talk date)
@@ -335,6 +342,8 @@ class SurveyConfig:
             )
         if not 0 <= self.train_astro_fraction < 1:
             raise ValueError("SurveyConfig.train_astro_fraction must lie in [0, 1)")
+        if not 0 <= self.variable_fading_share <= 1:
+            raise ValueError("SurveyConfig.variable_fading_share must lie in [0, 1]")
         if not np.isclose(sum(self.bogus_noise_causes), 1):
             raise ValueError("SurveyConfig.bogus_noise_causes shares must sum to 1")
         if self.match_radius <= 0:

@@ -74,7 +74,8 @@ def plan_rows(rng, n, kind, cfg, boost, real_fraction):
         cat = cats[k]
         label = np.isin(cat, ("sn_host", "sn_hostless", "variable_star")).astype(np.int8)
         otype = np.where(label == 1, "transient", "artifact").astype(object)
-        return cat, otype, none, label, (p / q)[k], none.copy()
+        w = np.divide(p, q, out=np.ones_like(p), where=q > 0)  # a class of rate 0: never drawn
+        return cat, otype, none, label, w[k], none.copy()
     frac = (
         (0.5 if kind == "train" else cfg.test_real_per_bogus / (1 + cfg.test_real_per_bogus))
         if real_fraction is None
@@ -103,6 +104,9 @@ def plan_rows(rng, n, kind, cfg, boost, real_fraction):
         astro = ~is_real & (rng.uniform(size=n) < cfg.train_astro_fraction)
         sn = np.where(rng.uniform(size=n) < cfg.sn_hostless_fraction, "sn_hostless", "sn_host")
         bc = np.where(rng.choice(2, size=n, p=cfg.bogus_noise_causes) == 0, "variable_star", sn)
+        if cfg.variable_fading_share > 0:  # drawn only then: Tomo-e's stream is unchanged
+            fade = rng.uniform(size=n) < cfg.variable_fading_share
+            bc = np.where((bc == "variable_star") & fade, "variable_fading", bc)
         cat[astro] = bc[astro]
         cause[astro] = "astrophysical"
     return cat, otype, cause, is_real.astype(np.int8), np.ones(n), neighbour

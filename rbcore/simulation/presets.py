@@ -31,6 +31,14 @@ LABEL_SCHEMES = {
 # 90 / 343 = 0.262 +- 0.024 (all 750 alerts: 197 = 0.263), printed by
 # `benchmarks/ztf_seeing.py`. `rbcore.ztf.simulated.add_fading` draws this share.
 ZTF_FADING_FRACTION = 0.262
+# Share of the simulated ZTF variable stars fainter in the science image than in the reference
+# ("variable_fading"): the reference is a coadd of 15-40 epochs (Masci et al. 2019), close to
+# the star's mean flux, so at a random later epoch a variable is about as often fainter than
+# it as brighter (a symmetric light curve about its mean; our choice, no census used).
+ZTF_VARIABLE_FADING_SHARE = 0.5
+# Variables and transients among the non-injection rows of the ZTF-like training set (see
+# `ztf_config`'s train_astro_fraction).
+ZTF_TRAIN_ASTRO_FRACTION = 0.3
 
 
 def _ztf_bogus_mix() -> dict[str, float]:
@@ -42,6 +50,16 @@ def _ztf_bogus_mix() -> dict[str, float]:
     # al. 2019, Sect. 2.1; the share is an assumption).
     mix = _bogus_mix()
     mix.update(asteroid=0.1, noise=0.12, mask_ref=0.08)
+    # Negative dips (`scene.build_negative_dip`), found on ref - new as ZTF's isdiffpos 'f'
+    # candidates: the non-injection rows stand for ZTF's alert stream, so the dips take the
+    # share of 'f' candidates among them that the fading variables leave, to reach the
+    # alerts' `ZTF_FADING_FRACTION` (0.262) in all: d = (0.262 - astro * var * fading) /
+    # (1 - astro) of the bogus rows (astro 0.3, variables 0.6 of it, half of those fading:
+    # d = 0.246), i.e. a weight d / (1 - d) times the other classes' sum.
+    c = SurveyConfig()
+    fading_var = ZTF_TRAIN_ASTRO_FRACTION * c.bogus_noise_causes[0] * ZTF_VARIABLE_FADING_SHARE
+    d = (ZTF_FADING_FRACTION - fading_var) / (1 - ZTF_TRAIN_ASTRO_FRACTION)
+    mix["negative_dip"] = d / (1 - d) * sum(mix.values())
     return mix
 
 
@@ -82,9 +100,12 @@ def ztf_config() -> SurveyConfig:
         #   pixels of the developer alerts are NaN in all three stamps, the rest belong to the
         #   one alert whose template holds the blank value there (`ztf_braai.py stamps`)
         bogus_mix=_ztf_bogus_mix(),
-        train_astro_fraction=0.3,  # variables and transients among the non-injection rows:
-        #   real in ZTF's scheme, a sizeable real population as in braai's training set, whose
-        #   reals are mostly such sources (Duev et al. 2019, Sect. 2.1; share: assumption)
+        train_astro_fraction=ZTF_TRAIN_ASTRO_FRACTION,  # variables and transients among the
+        #   non-injection rows: real in ZTF's scheme, a sizeable real population as in
+        #   braai's training set, whose reals are mostly such sources (Duev et al. 2019,
+        #   Sect. 2.1; share: assumption)
+        variable_fading_share=ZTF_VARIABLE_FADING_SHARE,  # ZTF also detects on ref - sci
+        #   (isdiffpos 'f'; Masci et al. 2019): half the variables fade (see the constant)
     )
 
 

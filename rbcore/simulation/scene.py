@@ -35,6 +35,8 @@ class Scene:
         art_new: float32[m, G, G] additive artifacts in new (e-), or None.
         ref_mask, new_mask, sub_mask: bool[m, G, G] masked pixels, or None.
         streak: (length_pix float[m], angle float[m]) PSF elongation in new, or None.
+        negative: bool[m] candidates the pipeline finds on ref - new (their stored sub is
+            ref - new, as ZTF stores an isdiffpos 'f' candidate's `refmsci` stamp), or None.
         truth: dict of per-candidate truth columns.
     """
 
@@ -48,6 +50,7 @@ class Scene:
         self.gal = None
         self.art_new = self.ref_mask = self.new_mask = self.sub_mask = None
         self.streak = None
+        self.negative = None
         self.truth = {
             "mag": np.full(m, np.nan),
             "central_flux": np.zeros(m),
@@ -318,6 +321,52 @@ def build_variable_star(rng, sc, cond, cfg):
     _star(rng, sc, cond, m0, new_factor=10 ** (0.4 * dm))
     sc.truth["mag"] = m0 - dm
     sc.truth["central_flux"] = mag_to_flux(m0, cond["zp"]) * (10 ** (0.4 * dm) - 1)
+
+
+def build_variable_fading(rng, sc, cond, cfg):
+    # A variable star fainter in new than in the reference by the variables' 0.2-2 mag: ZTF
+    # detects it on ref - new and alerts it with isdiffpos 'f' (Masci et al. 2019, PASP 131,
+    # 018003: detection on both the positive and the negative difference), and braai's
+    # training set labels variable stars real (Duev et al. 2019, MNRAS 489, 3582, Sect. 2.1).
+    # Unlike a time-reversed brightening candidate (`rbcore.ztf.fading`), the star is in both
+    # epochs, ref keeps the coadd's depth and PSF, new its single-epoch noise.
+    m0 = rng.uniform(12.0, 19.0, sc.m)  # reference magnitude, as build_variable_star's
+    dm = rng.uniform(*cfg.variable_dm_range, sc.m)
+    _star(rng, sc, cond, m0, new_factor=10 ** (-0.4 * dm))
+    sc.truth["mag"] = m0 + dm
+    sc.truth["central_flux"] = mag_to_flux(m0, cond["zp"]) * (1 - 10 ** (-0.4 * dm))
+    sc.negative = np.ones(sc.m, bool)
+
+
+def build_negative_dip(rng, sc, cond, cfg):
+    # Pixels below the sky in new, which the pipeline finds on ref - new (isdiffpos 'f';
+    # Masci et al. 2019) and braai's training labels bogus (Duev et al. 2019, Sect. 2.1:
+    # bogus are detector defects and bad subtractions). Two physical causes, half each
+    # (shares: assumption): (a) dead or low-response pixels and column segments that the
+    # bad-pixel mask missed: a science pixel collects a share u of the sky, depth (1 - u) of
+    # the sky, at most the whole sky (a dead pixel reads ~0 e-); 1-4 connected pixels
+    # (70 %) or a 3-30 px column segment (30 %), the shapes of build_hot_pixel; (b) a star
+    # over-subtracted: the reference scaled too high (flux-scale error of positive sign, 4x
+    # the pipeline's as in build_star_residual) leaves a negative star in new - ref.
+    xx, yy = sc.grid()
+    px = int(sc.c) + rng.integers(-1, 2, sc.m)
+    py = int(sc.c) + rng.integers(-1, 2, sc.m)
+    depth = rng.uniform(0.3, 1.0, sc.m) * cond["sky_e"]  # (1 - u) sky, u in [0, 0.7]
+    col = rng.uniform(size=sc.m) < 0.3
+    column = (xx == px[:, None, None]) & (
+        yy >= py[:, None, None] - rng.integers(3, 30, sc.m)[:, None, None]
+    ) & (yy <= py[:, None, None])  # fmt: skip
+    cluster = (np.abs(xx - px[:, None, None]) + np.abs(yy - py[:, None, None])) <= (
+        rng.integers(0, 2, sc.m)[:, None, None]
+    )  # one pixel or a plus of 5 (a cluster of connected defects)
+    defect = np.where(col[:, None, None], column, cluster)
+    star = rng.uniform(size=sc.m) < 0.5
+    sc.add_art(-(np.where(defect & ~star[:, None, None], depth[:, None, None], 0.0)))
+    mag = np.where(star, rng.uniform(cfg.ref_saturation_mag, 16.5, sc.m), 99.0)
+    _star(rng, sc, cond, mag)
+    cond["scale_err"] = np.where(star, np.abs(cond["scale_err"]) * 4.0, cond["scale_err"])
+    cond["seeing_err"] = np.where(star, cond["seeing_err"] * 4.0, cond["seeing_err"])
+    sc.negative = np.ones(sc.m, bool)
 
 
 def sn_mags(rng, m, cond, cfg):

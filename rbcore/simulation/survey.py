@@ -259,6 +259,9 @@ def _observe(sc, cond, cfg, rng):
     """Render, detect and cut out: images float32[m, 29, 29, 3] and detection columns."""
     ref, ref_mask, new, sub, var = _render(sc, cond, cfg, rng)
     r, n_out, m = cfg.search_radius, cfg.cutout_size, sc.m
+    if sc.negative is not None:  # found on ref - new: ZTF detects on both subtractions and
+        sub[sc.negative] *= np.float32(-1.0)  # stores the one it found the source on
+        #   (isdiffpos 'f', a `refmsci` stamp; Masci et al. 2019, PASP 131, 018003)
     snr = detection_snr(sub, var, cond["psf_sigma_eq"], r).reshape(m, -1)
     best = snr.argmax(axis=1)
     det_snr = snr[np.arange(m), best]

@@ -7,7 +7,9 @@ passes the stamps through `resample_to_tomoe`, the very function that puts the r
 stamps on the 29x29 model grid, so simulated and real cutouts meet the same pipeline. Before
 resampling, a share `fading_fraction` of the candidates can be reversed in time
 (`rbcore.ztf.fading`, column `is_fading`): fading sources as ZTF stores them ('f': source in
-ref, difference ref - sci). It is off by default (see `simulate_ztf_training`).
+ref, difference ref - sci). It is off by default (see `simulate_ztf_training`). The preset's
+fading variables and negative dips (`NEGATIVE_CATEGORIES`) are found on ref - sci by the
+simulator itself and carry `is_fading` = 1 too.
 
 `split_alerts` keeps the alerts used for adaptation apart from those used to judge it (by
 objectId). `train_ztf_models` trains two models on the simulated set: "ztf_sim" (supervised)
@@ -31,6 +33,9 @@ from rbcore.ztf.alerts import resample_to_tomoe
 from rbcore.ztf.fading import add_fading
 
 ZTF_MODEL_NAMES = ("ztf_sim", "ztf_vada")
+# Categories the ZTF-like simulator detects on ref - sci (`rbcore.simulation.scene`:
+# build_variable_fading, build_negative_dip): their stored sub is ref - sci, source positive.
+NEGATIVE_CATEGORIES = ("variable_fading", "negative_dip")
 # braai's published false-positive rate at its threshold 0.5 on its labelled test set
 # (Duev et al. 2019, MNRAS 489, 3582; shared data README: FNR 1.1 %, FPR 2.9 %). The ZTF-sim
 # models register at the probability where their FPR on simulated validation bogus is this.
@@ -96,6 +101,9 @@ def simulate_ztf_stamps(
     stamps, table = add_fading(
         np.concatenate([p[0] for p in parts]), table, fraction=fading_fraction, seed=seed
     )
+    # the classes the simulator finds on ref - sci are fading ('f') as rendered
+    negative = table["category"].isin(NEGATIVE_CATEGORIES).to_numpy()
+    table["is_fading"] = (table["is_fading"].to_numpy().astype(bool) | negative).astype(np.int8)
     table.insert(0, "id", np.arange(len(table)))
     return stamps, relabel(table, "ztf")
 
@@ -117,6 +125,10 @@ def simulate_ztf_training(
             drb from 0.671 to 0.573 (`ztf_sim`), because real fading alerts are mostly
             variables seen in both epochs and fading bogus are negative dips in the science
             image, neither of which a time-reversed brightening candidate reproduces.
+            Those two classes are now simulated as such, found on ref - sci
+            (`NEGATIVE_CATEGORIES`, `presets.ztf_config`), and already bring the share of
+            'f' candidates among the non-injection rows to the alerts' 0.262: a time
+            reversal on top of them would count that share twice.
 
     Returns:
         images float32[n, 29, 29, 3] (ref, new, sub) resampled from 35x35 stamps at 1.01"
