@@ -106,10 +106,10 @@ def test_packet_writer_ctrl_c_one_line_status_130_no_output(tmp_path, capsys, mo
     write_avro(tmp_path / "a.avro", [packet(1), packet(2)])
     real = packets_module.packet_to_alert
 
-    def interrupted(rec):  # Ctrl-C while the packets are read
+    def interrupted(rec, **kwargs):  # Ctrl-C while the packets are read
         if rec["candid"] == 2:
             os.kill(os.getpid(), signal.SIGINT)
-        return real(rec)
+        return real(rec, **kwargs)
 
     monkeypatch.setattr(packets_module, "packet_to_alert", interrupted)
     try:
