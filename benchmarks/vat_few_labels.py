@@ -89,11 +89,11 @@ def labeled_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 
 
 def run_one(data, method: str, overrides: dict, seed: int, fraction: float, epochs: int,
-            batch_size: int):  # fmt: skip
+            batch_size: int, extra: dict | None = None):  # fmt: skip
     (x, y), (xv, yv), (xt, yt) = data["train"], data["val"], data["test"]
     mask = labeled_subset(y, fraction, seed)
-    cfg = TrainConfig(**{**BASE, "epochs": epochs, "batch_size": batch_size, **overrides},
-                      seed=seed)  # fmt: skip
+    cfg = TrainConfig(**{**BASE, "epochs": epochs, "batch_size": batch_size, **(extra or {}),
+                         **overrides}, seed=seed)  # fmt: skip
     t0 = time.perf_counter()
     model, history = fit(
         x, y, labeled_mask=mask, val_images=xv, val_labels=yv, config=cfg, progress=False
@@ -153,6 +153,13 @@ def main(argv=None) -> None:
     parser.add_argument("--label-fraction", type=float, default=0.01)
     parser.add_argument("--epochs", type=int, default=BASE["epochs"])
     parser.add_argument("--batch-size", type=int, default=BASE["batch_size"], help="labeled")
+    parser.add_argument(
+        "--unlabeled-batch-size",
+        type=int,
+        default=BASE["unlabeled_batch_size"],
+        help="Miyato et al.: 128",
+    )
+    parser.add_argument("--alpha", type=float, help="LDS weight of the VAT methods (default 1)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--eps-scan", action="store_true", help=f"also eps {SCAN_EPS}")
     parser.add_argument("--out", default=str(ROOT / "vat_few_labels.json"))
@@ -178,8 +185,16 @@ def main(argv=None) -> None:
     if args.eps_scan:
         for e in SCAN_EPS:
             methods[f"vat_normalized_eps{e:g}"] = dict(alpha=1.0, vat_space="normalized", eps=e)
+    extra = {}
+    if args.unlabeled_batch_size != BASE["unlabeled_batch_size"]:
+        extra["unlabeled_batch_size"] = args.unlabeled_batch_size
+    if args.alpha is not None:
+        methods = {m: {**o, "alpha": args.alpha} if o.get("alpha", 0) > 0 else o
+                   for m, o in methods.items()}  # fmt: skip
     y = data["train"][1]
     setup = {
+        **extra,
+        **({"alpha": args.alpha} if args.alpha is not None else {}),
         "sizes": SIZES,
         "data_seeds": DATA_SEEDS,
         "real_fraction_train": float(y.mean()),
@@ -204,7 +219,7 @@ def main(argv=None) -> None:
             if key in results["runs"]:
                 continue
             r = run_one(data, method, overrides, seed, args.label_fraction, args.epochs,
-                        args.batch_size)  # fmt: skip
+                        args.batch_size, extra)  # fmt: skip
             results["runs"][key] = r
             results["summary"] = summary(results["runs"])
             write_json_atomic(out, results, indent=1)
