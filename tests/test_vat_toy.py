@@ -47,3 +47,24 @@ def test_vat_separates_two_circles_from_eight_labels_where_supervised_does_not()
     sup = toy.accuracy(toy.train(data, seed=0, eps=0.0, alpha=0.0), data["xt"], data["yt"])
     vat = toy.accuracy(toy.train(data, seed=0, eps=0.1, alpha=1.0), data["xt"], data["yt"])
     assert vat > 0.97 and vat - sup > 0.1, (sup, vat)
+
+
+def test_sky_view_measures_eps_in_each_cutouts_sky_sigma():
+    # vat_space "sky": inputs divided by each cutout's sky sigma per channel, so a unit step in
+    # the view is one sky sigma of that cutout; the logits at the view's point are the model's.
+    from rbcore.train.step import vat_view
+    from rbcore.vat import sky_sigma_jax
+
+    rng = np.random.default_rng(2)
+    scale = np.array([0.01, 0.1, 1.0], np.float32)  # sky sigma per channel
+    x = jnp.asarray(rng.normal(0.5, 1.0, (4, 29, 29, 3)).astype(np.float32) * scale)
+    x = x.at[:, 10:19, 10:19, :].add(50.0)  # a bright source inside the frame moves no sigma
+    s = np.asarray(sky_sigma_jax(x))[:, 0, 0, :]
+    np.testing.assert_allclose(s, np.broadcast_to(scale, s.shape), rtol=0.15)
+
+    def f(z):
+        return jnp.sum(z, axis=(1, 2, 3))
+
+    z, g = vat_view("sky", None, x, f)
+    np.testing.assert_allclose(np.asarray(g(z)), np.asarray(f(x)), rtol=1e-5)
+    assert np.allclose(np.asarray(z * sky_sigma_jax(x)), np.asarray(x), rtol=1e-5)

@@ -1,0 +1,140 @@
+"""Where the 1 %-label classifiers of vat_few_labels.py err, by simulated category (issue 21).
+
+VAT helps where the unlabeled data show the boundary: where the classes form clusters with a
+low-density gap between them (the cluster assumption, Miyato et al. 2018 Sec. 1; Chapelle &
+Zien 2005). This script trains vat_few_labels' runs (same data, labels and settings) for one
+seed, scores its test set and tabulates, per true category (and S/N bin of the reals), the
+fraction each model gets wrong at the threshold where it keeps 90 % of the reals (its own
+threshold), so one sees which errors remain and whether VAT removes any.
+
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/vat_cutout_errors.py --method supervised \
+        --out /tmp/err_sup.npz      # one process per method, then:
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/vat_cutout_errors.py --report /tmp/err_*.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rbcore.files import write_json_atomic, write_npz_atomic
+from rbcore.inference import predict_logits
+from rbcore.simulation import simulate_candidates
+from rbcore.train import TrainConfig, fit
+
+ROOT = Path(__file__).resolve().parent
+SNR_BINS = (0, 5, 10, 20, 50, np.inf)  # our choice, for the real rows
+
+
+def _few_labels():
+    spec = importlib.util.spec_from_file_location("vfl", ROOT / "vat_few_labels.py")
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    return m
+
+
+def test_table(vfl, cache: Path, x_test: np.ndarray) -> pd.DataFrame:
+    """The test set's truth table, re-simulated from its seed and checked against the images."""
+    path = cache / "test_params.csv"
+    if not path.exists():
+        n, seed = vfl.SIZES["test"], vfl.DATA_SEEDS["test"]
+        x, params = simulate_candidates(n, kind="train", seed=seed, n_threads=2)
+        if not np.array_equal(x, x_test, equal_nan=True):
+            raise RuntimeError(f"{cache}: cached test images differ from seed {seed}'s")
+        params.to_csv(path, index=False)
+    return pd.read_csv(path)
+
+
+def train_and_score(method: str, seed: int, fraction: float, epochs: int, out: str, cache: Path):
+    vfl = _few_labels()
+    data = vfl.load_data(cache)
+    (x, y), (xv, yv), (xt, _) = data["train"], data["val"], data["test"]
+    mask = vfl.labeled_subset(y, fraction, seed)
+    cfg = TrainConfig(**{**vfl.BASE, "epochs": epochs, **vfl.METHODS[method]}, seed=seed)
+    model, _ = fit(x, y, labeled_mask=mask, val_images=xv, val_labels=yv, config=cfg,
+                   progress=False)  # fmt: skip
+    write_npz_atomic(out, z=predict_logits(model, xt), method=method, seed=seed,
+                     fraction=fraction, epochs=epochs)  # fmt: skip
+
+
+def report(paths, cache: Path, json_out: str | None) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    vfl = _few_labels()
+    data = vfl.load_data(cache)
+    t = test_table(vfl, cache, data["test"][0])
+    y = t["is_real_true"].to_numpy()
+    t["group"] = t["category"]
+    real = y == 1
+    snr = pd.cut(t["snr"], SNR_BINS, right=False).astype(str)
+    t.loc[real, "group"] = t.loc[real, "category"] + " snr " + snr[real]
+    cols, aucs = {}, {}
+    for p in paths:
+        with np.load(p) as f:
+            z, name = f["z"], f"{f['method']} {float(f['fraction']):g}"
+        thr = np.quantile(z[real], 0.1)  # keeps 90 % of the reals
+        cols[name] = np.where(real, z < thr, z >= thr)
+        aucs[name] = roc_auc_score(y, z)
+    err = pd.DataFrame(cols)
+    err["group"], err["n"] = t["group"], 1
+    table = err.groupby("group").agg({"n": "sum", **{c: "mean" for c in cols}})
+    table = table.sort_values(list(cols)[0], ascending=False)
+    print("test AUC:", {k: round(v, 4) for k, v in aucs.items()})
+    print("fraction wrong at the threshold keeping 90 % of the reals (per model):")
+    print(table.round(3).to_string())
+    if json_out:
+        doc = {"test_auc": aucs, "error_fraction": table.reset_index().to_dict("records")}
+        write_json_atomic(json_out, doc, indent=1)
+
+
+def sigma_spread(cache: Path, eps: float = 0.1, border: int = 4) -> dict:
+    """Per-cutout sky sigma after the min-max normalization: how big a normalized eps is.
+
+    Returns, per channel, the 5/50/95 % quantiles over the training cutouts of the per-pixel
+    RMS of eps (eps / sqrt(29 * 29 * 3)) in units of that cutout's normalized sky sigma
+    (1.4826 MAD of the `border`-pixel frame, as `rbcore.vat.sky_sigma`).
+    """
+    from rbcore.preprocess import normalize
+
+    x = normalize(_few_labels().load_data(cache)["train"][0])
+    frame = np.ones(x.shape[1:3], bool)
+    frame[border:-border, border:-border] = False
+    rms = eps / np.sqrt(np.prod(x.shape[1:]))
+    out = {}
+    for c, name in enumerate(("ref", "new", "sub")):
+        pix = x[..., c][:, frame]
+        sig = 1.4826 * np.median(np.abs(pix - np.median(pix, 1, keepdims=True)), 1)
+        ratio = rms / sig[sig > 0]
+        out[name] = {f"q{q}": float(np.quantile(ratio, q / 100)) for q in (5, 50, 95)}
+        out[name]["zero_sigma_fraction"] = float(np.mean(sig == 0))
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", default="supervised")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--label-fraction", type=float, default=0.01)
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--out", help="npz of the test logits")
+    parser.add_argument("--report", nargs="+", metavar="NPZ")
+    parser.add_argument("--sigma-spread", action="store_true", help="print `sigma_spread`")
+    parser.add_argument("--json", help="with --report: write the table here")
+    parser.add_argument("--cache-dir", default="/tmp/rbcore_vat_few_labels")
+    args = parser.parse_args(argv)
+    cache = Path(args.cache_dir)
+    if args.sigma_spread:
+        print(sigma_spread(cache))
+    elif args.report:
+        report(args.report, cache, args.json)
+    else:
+        train_and_score(args.method, args.seed, args.label_fraction, args.epochs, args.out,
+                        cache)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
