@@ -59,8 +59,9 @@ BASE = dict(
 METHODS = {
     "supervised": dict(alpha=0.0),
     "vat_normalized": dict(alpha=1.0, vat_space="normalized"),  # eps 0.1, xi 1e-2 (defaults)
-    # eps in units of each cutout's sky sigma (vat_space "sky"): per-pixel RMS 0.1 / 0.3 sigma
+    # eps in units of each cutout's sky sigma (vat_space "sky"): per-pixel RMS 0.03 / 0.1 / 0.3 sigma
     # (eps = k sqrt(29 * 29 * 3)); our choice, for the diagnosis (benchmarks/README.md).
+    "vat_sky0.03": dict(alpha=1.0, vat_space="sky", eps=0.03 * np.sqrt(2523)),
     "vat_sky0.1": dict(alpha=1.0, vat_space="sky", eps=0.1 * np.sqrt(2523)),
     "vat_sky0.3": dict(alpha=1.0, vat_space="sky", eps=0.3 * np.sqrt(2523)),
     "vat_raw": dict(alpha=1.0, vat_space="raw", eps=PAPER_EPS_RAW, xi=PAPER_XI_RAW),
@@ -171,6 +172,8 @@ def main(argv=None) -> None:
     parser.add_argument("--cache-dir", default="/tmp/rbcore_vat_few_labels")
     parser.add_argument("--report", nargs="+", metavar="JSON", help="print the table of the "
                         "runs in these result files (same setup) and exit")  # fmt: skip
+    parser.add_argument("--baseline", metavar="JSON", help="with --report: also show the "
+                        "'supervised' runs of this file (same labels per seed)")  # fmt: skip
     parser.add_argument("--merged-out", help="with --report: write the union of the runs here")
     args = parser.parse_args(argv)
     if args.report:
@@ -178,6 +181,9 @@ def main(argv=None) -> None:
         if any(d["setup"] != docs[0]["setup"] for d in docs):
             raise ValueError(f"{args.report}: the result files have different setups")
         runs = {k: r for d in docs for k, r in d["runs"].items()}
+        if args.baseline:  # supervised runs do not depend on the unlabeled batch or the VAT
+            base = read_json(args.baseline, missing="run this script first")["runs"]
+            runs = {**{k: r for k, r in base.items() if r["method"] == "supervised"}, **runs}
         print_table(summary(runs))
         if args.merged_out:  # one file of runs made in parallel processes
             merged = {"setup": docs[0]["setup"], "runs": runs, "summary": summary(runs)}
