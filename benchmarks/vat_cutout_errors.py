@@ -114,6 +114,38 @@ def sigma_spread(cache: Path, eps: float = 0.1, border: int = 4) -> dict:
     return out
 
 
+def neighbour_agreement(cache: Path, k: int = 5) -> pd.DataFrame:
+    """The cluster assumption in VAT's metric: do a test cutout's nearest unlabeled cutouts
+    (L2 on the normalized inputs, where VAT measures eps) share its true class?
+
+    Returns, per test category, n, the fraction whose nearest training cutout has the same
+    true class, the fraction whose k nearest vote it, and the median distance to the nearest
+    one (for scale: the normalized eps of vat_few_labels is 0.1-10).
+    """
+    from rbcore.preprocess import normalize
+
+    vfl = _few_labels()
+    data = vfl.load_data(cache)
+    (x, y), (xt, yt) = data["train"], data["test"]
+    t = test_table(vfl, cache, xt)
+    a = normalize(x).reshape(len(x), -1)
+    b = normalize(xt).reshape(len(xt), -1)
+    a2 = np.sum(a * a, 1)
+    nn_idx, nn_d = [], []
+    for i in range(0, len(b), 500):
+        d2 = a2[None, :] - 2 * b[i : i + 500] @ a.T + np.sum(b[i : i + 500] ** 2, 1)[:, None]
+        idx = np.argsort(d2, axis=1)[:, :k]
+        nn_idx.append(idx)
+        nn_d.append(np.sqrt(np.maximum(np.take_along_axis(d2, idx[:, :1], 1)[:, 0], 0)))
+    idx, dist = np.concatenate(nn_idx), np.concatenate(nn_d)
+    t["nn1_same"] = y[idx[:, 0]] == yt
+    t["knn_same"] = (y[idx].mean(1) > 0.5) == yt
+    t["nn_dist"] = dist
+    return t.groupby("category").agg(
+        n=("nn1_same", "size"), nn1_same=("nn1_same", "mean"), knn_same=("knn_same", "mean"),
+        nn_dist=("nn_dist", "median"))  # fmt: skip
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="supervised")
@@ -123,12 +155,18 @@ def main(argv=None) -> None:
     parser.add_argument("--out", help="npz of the test logits")
     parser.add_argument("--report", nargs="+", metavar="NPZ")
     parser.add_argument("--sigma-spread", action="store_true", help="print `sigma_spread`")
+    parser.add_argument("--neighbours", action="store_true", help="`neighbour_agreement`")
     parser.add_argument("--json", help="with --report: write the table here")
     parser.add_argument("--cache-dir", default="/tmp/rbcore_vat_few_labels")
     args = parser.parse_args(argv)
     cache = Path(args.cache_dir)
     if args.sigma_spread:
         print(sigma_spread(cache))
+    elif args.neighbours:
+        table = neighbour_agreement(cache)
+        print(table.round(3).sort_values("nn1_same").to_string())
+        if args.json:
+            write_json_atomic(args.json, table.reset_index().to_dict("records"), indent=1)
     elif args.report:
         report(args.report, cache, args.json)
     else:
