@@ -37,14 +37,14 @@ def _few_labels():
     return m
 
 
-def test_table(vfl, cache: Path, x_test: np.ndarray) -> pd.DataFrame:
-    """The test set's truth table, re-simulated from its seed and checked against the images."""
-    path = cache / "test_params.csv"
+def test_table(vfl, cache: Path, x_test: np.ndarray, split: str = "test") -> pd.DataFrame:
+    """A split's truth table, re-simulated from its seed and checked against the images."""
+    path = cache / f"{split}_params.csv"
     if not path.exists():
-        n, seed = vfl.SIZES["test"], vfl.DATA_SEEDS["test"]
+        n, seed = vfl.SIZES[split], vfl.DATA_SEEDS[split]
         x, params = simulate_candidates(n, kind="train", seed=seed, n_threads=2)
         if not np.array_equal(x, x_test, equal_nan=True):
-            raise RuntimeError(f"{cache}: cached test images differ from seed {seed}'s")
+            raise RuntimeError(f"{cache}: cached {split} images differ from seed {seed}'s")
         params.to_csv(path, index=False)
     return pd.read_csv(path)
 
@@ -141,9 +141,47 @@ def neighbour_agreement(cache: Path, k: int = 5) -> pd.DataFrame:
     t["nn1_same"] = y[idx[:, 0]] == yt
     t["knn_same"] = (y[idx].mean(1) > 0.5) == yt
     t["nn_dist"] = dist
+    train_cat = test_table(vfl, cache, x, "train")["category"].to_numpy()
+    wrong = ~t["nn1_same"].to_numpy()
+    for c in ("galx", "rand"):  # the categories of the other-class nearest neighbours
+        sel = wrong & (t["category"] == c).to_numpy()
+        print(f"{c}: nearest training cutout of the other class:",
+              pd.Series(train_cat[idx[sel, 0]]).value_counts().to_dict())  # fmt: skip
     return t.groupby("category").agg(
         n=("nn1_same", "size"), nn1_same=("nn1_same", "mean"), knn_same=("knn_same", "mean"),
         nn_dist=("nn_dist", "median"))  # fmt: skip
+
+
+def pixel_metric_baselines(cache: Path, seed: int = 0, fraction: float = 0.01) -> dict:
+    """How much class information the normalized-pixel L2 geometry (VAT's metric) carries.
+
+    Graph-based semi-supervised learning in that metric (sklearn LabelSpreading, kNN graph,
+    k = 10, alpha 0.2: sklearn's defaults but k, our choice) from vat_few_labels' labeled
+    subset of `seed`, against 1-NN on the same labels and 5-NN on all training labels.
+    """
+    from sklearn.metrics import roc_auc_score
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.semi_supervised import LabelSpreading
+
+    from rbcore.preprocess import normalize
+
+    vfl = _few_labels()
+    data = vfl.load_data(cache)
+    (x, y), (xt, yt) = data["train"], data["test"]
+    a, b = (normalize(v).reshape(len(v), -1) for v in (x, xt))
+    m = vfl.labeled_subset(y, fraction, seed)
+    ls = LabelSpreading(kernel="knn", n_neighbors=10, alpha=0.2, max_iter=100, n_jobs=2)
+    ls.fit(a, np.where(m, y, -1))
+    pool = np.nan_to_num(ls.label_distributions_[~m, 1], nan=0.5)
+    one = KNeighborsClassifier(1).fit(a[m], y[m])
+    five = KNeighborsClassifier(5, n_jobs=2).fit(a, y)
+    return {
+        "label_spreading_unlabeled_pool_auc": float(roc_auc_score(y[~m], pool)),
+        "label_spreading_unlabeled_pool_accuracy": float(np.mean(ls.transduction_[~m] == y[~m])),
+        "nn1_on_labeled_test_accuracy": float(np.mean(one.predict(b) == yt)),
+        "nn5_on_all_labels_test_accuracy": float(np.mean(five.predict(b) == yt)),
+        "nn5_on_all_labels_test_auc": float(roc_auc_score(yt, five.predict_proba(b)[:, 1])),
+    }
 
 
 def main(argv=None) -> None:
@@ -156,12 +194,18 @@ def main(argv=None) -> None:
     parser.add_argument("--report", nargs="+", metavar="NPZ")
     parser.add_argument("--sigma-spread", action="store_true", help="print `sigma_spread`")
     parser.add_argument("--neighbours", action="store_true", help="`neighbour_agreement`")
+    parser.add_argument("--pixel-metric", action="store_true", help="`pixel_metric_baselines`")
     parser.add_argument("--json", help="with --report: write the table here")
     parser.add_argument("--cache-dir", default="/tmp/rbcore_vat_few_labels")
     args = parser.parse_args(argv)
     cache = Path(args.cache_dir)
     if args.sigma_spread:
         print(sigma_spread(cache))
+    elif args.pixel_metric:
+        doc = pixel_metric_baselines(cache, args.seed, args.label_fraction)
+        print({k: round(v, 4) for k, v in doc.items()})
+        if args.json:
+            write_json_atomic(args.json, doc, indent=1)
     elif args.neighbours:
         table = neighbour_agreement(cache)
         print(table.round(3).sort_values("nn1_same").to_string())

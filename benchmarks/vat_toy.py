@@ -157,7 +157,13 @@ def main(argv=None) -> None:
                          "vat_wins": int(np.sum(v > s)), "n_seeds": len(rs)}  # fmt: skip
         print(f"{name}: supervised {s.mean():.3f} ±{s.std(ddof=1):.3f}, VAT {v.mean():.3f} "
               f"±{v.std(ddof=1):.3f}, VAT better in {np.sum(v > s)}/{len(rs)} seeds")  # fmt: skip
-    setup = {"n_labeled_per_class": N_LABELED_PER_CLASS, "n_unlabeled": N_UNLABELED,
+    # For scale (eps): the median distance between neighbouring unlabeled points of seed 0.
+    from scipy.spatial import cKDTree
+
+    spacing = {n: float(np.median(cKDTree(x := toy_data(n, 0)["xu"]).query(x, 2)[0][:, 1]))
+               for n in args.datasets}  # fmt: skip
+    print("median nearest-neighbour spacing of the unlabeled points:", spacing)
+    setup = {"nn_spacing_seed0": spacing, "n_labeled_per_class": N_LABELED_PER_CLASS, "n_unlabeled": N_UNLABELED,
              "n_val": N_VAL, "n_test": N_TEST, "hidden": HIDDEN, "steps": STEPS, "lr": LR,
              "alpha": ALPHA, "xi": XI, "eps_grid": EPS_GRID}  # fmt: skip
     write_json_atomic(args.out, {"setup": setup, "runs": runs, "summary": summary}, indent=1)
