@@ -72,19 +72,23 @@ def report(paths, cache: Path, json_out: str | None) -> None:
     real = y == 1
     snr = pd.cut(t["snr"], SNR_BINS, right=False).astype(str)
     t.loc[real, "group"] = t.loc[real, "category"] + " snr " + snr[real]
-    cols, aucs = {}, {}
+    cols, margins, aucs = {}, {}, {}
     for p in paths:
         with np.load(p) as f:
             z, name = f["z"], f"{f['method']} {float(f['fraction']):g}"
         thr = np.quantile(z[real], 0.1)  # keeps 90 % of the reals
         cols[name] = np.where(real, z < thr, z >= thr)
+        margins[name + " margin"] = z - thr  # logit minus the model's threshold
         aucs[name] = roc_auc_score(y, z)
-    err = pd.DataFrame(cols)
+    err = pd.DataFrame({**cols, **margins})
     err["group"], err["n"] = t["group"], 1
-    table = err.groupby("group").agg({"n": "sum", **{c: "mean" for c in cols}})
+    table = err.groupby("group").agg(
+        {"n": "sum", **{c: "mean" for c in cols}, **{c: "median" for c in margins}}
+    )
     table = table.sort_values(list(cols)[0], ascending=False)
     print("test AUC:", {k: round(v, 4) for k, v in aucs.items()})
-    print("fraction wrong at the threshold keeping 90 % of the reals (per model):")
+    print("fraction wrong at the threshold keeping 90 % of the reals (per model), and the")
+    print("median logit minus that threshold:")
     print(table.round(3).to_string())
     if json_out:
         doc = {"test_auc": aucs, "error_fraction": table.reset_index().to_dict("records")}
