@@ -59,6 +59,11 @@ BASE = dict(
 METHODS = {
     "supervised": dict(alpha=0.0),
     "vat_normalized": dict(alpha=1.0, vat_space="normalized"),  # eps 0.1, xi 1e-2 (defaults)
+    # eps in units of each cutout's sky sigma (vat_space "sky"): per-pixel RMS 0.03 / 0.1 / 0.3 sigma
+    # (eps = k sqrt(29 * 29 * 3)); our choice, for the diagnosis (benchmarks/README.md).
+    "vat_sky0.03": dict(alpha=1.0, vat_space="sky", eps=0.03 * np.sqrt(2523)),
+    "vat_sky0.1": dict(alpha=1.0, vat_space="sky", eps=0.1 * np.sqrt(2523)),
+    "vat_sky0.3": dict(alpha=1.0, vat_space="sky", eps=0.3 * np.sqrt(2523)),
     "vat_raw": dict(alpha=1.0, vat_space="raw", eps=PAPER_EPS_RAW, xi=PAPER_XI_RAW),
 }
 SCAN_EPS = (1.0, 3.0, 10.0)  # normalized-space radii for the diagnosis (our choice)
@@ -89,11 +94,11 @@ def labeled_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 
 
 def run_one(data, method: str, overrides: dict, seed: int, fraction: float, epochs: int,
-            batch_size: int):  # fmt: skip
+            batch_size: int, extra: dict | None = None):  # fmt: skip
     (x, y), (xv, yv), (xt, yt) = data["train"], data["val"], data["test"]
     mask = labeled_subset(y, fraction, seed)
-    cfg = TrainConfig(**{**BASE, "epochs": epochs, "batch_size": batch_size, **overrides},
-                      seed=seed)  # fmt: skip
+    cfg = TrainConfig(**{**BASE, "epochs": epochs, "batch_size": batch_size, **(extra or {}),
+                         **overrides}, seed=seed)  # fmt: skip
     t0 = time.perf_counter()
     model, history = fit(
         x, y, labeled_mask=mask, val_images=xv, val_labels=yv, config=cfg, progress=False
@@ -153,12 +158,22 @@ def main(argv=None) -> None:
     parser.add_argument("--label-fraction", type=float, default=0.01)
     parser.add_argument("--epochs", type=int, default=BASE["epochs"])
     parser.add_argument("--batch-size", type=int, default=BASE["batch_size"], help="labeled")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument(
+        "--unlabeled-batch-size",
+        type=int,
+        default=BASE["unlabeled_batch_size"],
+        help="Miyato et al.: 128",
+    )
+    parser.add_argument("--alpha", type=float, help="LDS weight of the VAT methods (default 1)")
+    parser.add_argument("--methods", nargs="+", default=["supervised", "vat_normalized",
+                        "vat_raw"], choices=list(METHODS))  # fmt: skip
     parser.add_argument("--eps-scan", action="store_true", help=f"also eps {SCAN_EPS}")
     parser.add_argument("--out", default=str(ROOT / "vat_few_labels.json"))
     parser.add_argument("--cache-dir", default="/tmp/rbcore_vat_few_labels")
     parser.add_argument("--report", nargs="+", metavar="JSON", help="print the table of the "
                         "runs in these result files (same setup) and exit")  # fmt: skip
+    parser.add_argument("--baseline", metavar="JSON", help="with --report: also show the "
+                        "'supervised' runs of this file (same labels per seed)")  # fmt: skip
     parser.add_argument("--merged-out", help="with --report: write the union of the runs here")
     args = parser.parse_args(argv)
     if args.report:
@@ -166,6 +181,9 @@ def main(argv=None) -> None:
         if any(d["setup"] != docs[0]["setup"] for d in docs):
             raise ValueError(f"{args.report}: the result files have different setups")
         runs = {k: r for d in docs for k, r in d["runs"].items()}
+        if args.baseline:  # supervised runs do not depend on the unlabeled batch or the VAT
+            base = read_json(args.baseline, missing="run this script first")["runs"]
+            runs = {**{k: r for k, r in base.items() if r["method"] == "supervised"}, **runs}
         print_table(summary(runs))
         if args.merged_out:  # one file of runs made in parallel processes
             merged = {"setup": docs[0]["setup"], "runs": runs, "summary": summary(runs)}
@@ -178,8 +196,16 @@ def main(argv=None) -> None:
     if args.eps_scan:
         for e in SCAN_EPS:
             methods[f"vat_normalized_eps{e:g}"] = dict(alpha=1.0, vat_space="normalized", eps=e)
+    extra = {}
+    if args.unlabeled_batch_size != BASE["unlabeled_batch_size"]:
+        extra["unlabeled_batch_size"] = args.unlabeled_batch_size
+    if args.alpha is not None:
+        methods = {m: {**o, "alpha": args.alpha} if o.get("alpha", 0) > 0 else o
+                   for m, o in methods.items()}  # fmt: skip
     y = data["train"][1]
     setup = {
+        **extra,
+        **({"alpha": args.alpha} if args.alpha is not None else {}),
         "sizes": SIZES,
         "data_seeds": DATA_SEEDS,
         "real_fraction_train": float(y.mean()),
@@ -204,7 +230,7 @@ def main(argv=None) -> None:
             if key in results["runs"]:
                 continue
             r = run_one(data, method, overrides, seed, args.label_fraction, args.epochs,
-                        args.batch_size)  # fmt: skip
+                        args.batch_size, extra)  # fmt: skip
             results["runs"][key] = r
             results["summary"] = summary(results["runs"])
             write_json_atomic(out, results, indent=1)

@@ -207,6 +207,25 @@ def sky_sigma(images, *, channel: int = 1, border: int = 4) -> float:
     return float(np.nanmedian(sigma))
 
 
+def sky_sigma_jax(x: jax.Array, *, border: int = 4) -> jax.Array:
+    """Sky sigma of each cutout and channel (`sky_sigma`'s estimate, per cutout), jittable.
+
+    Args:
+        x: float32[B, H, W, C] cutouts (no NaN: normalized inputs).
+        border: width of the frame whose pixels estimate the sky (as `sky_sigma`).
+
+    Returns:
+        float32[B, 1, 1, C]: 1.4826 x MAD of the frame's pixels; 1 where that is 0 (a flat
+        frame), so that dividing by it is safe.
+    """
+    frame = np.ones(x.shape[1:3], bool)
+    frame[border:-border, border:-border] = False
+    pix = x[:, frame, :]  # [B, P, C]
+    med = jnp.median(pix, axis=1, keepdims=True)
+    sigma = 1.4826 * jnp.median(jnp.abs(pix - med), axis=1)
+    return jnp.where(sigma > 0, sigma, 1.0)[:, None, None, :]
+
+
 def eps_in_sky_sigmas(images, eps: float, *, space: str) -> dict[str, float]:
     """Per-pixel RMS of an L2 radius `eps`, in units of each channel's sky sigma.
 

@@ -81,7 +81,9 @@ class TrainConfig:
     vat_space: str = "normalized"  # where r_adv lives: "normalized" (the [0, 1] min-max
     # normalized inputs; Miyato's convention for inputs of a known scale; today's) or "raw"
     # (raw pixels before the normalization layer, as the paper's code: MyModel perturbs the
-    # input of a network whose first layer is NormalizeSimple; eps 0.1, xi 1.0 there)
+    # input of a network whose first layer is NormalizeSimple; eps 0.1, xi 1.0 there) or
+    # "sky" (normalized inputs in units of each cutout's and channel's sky sigma,
+    # rbcore.vat.sky_sigma_jax: our diagnosis of issue 21 item 7, benchmarks/README.md)
     flagged_in_batch: bool = False  # True: unlabeled (flagged) samples travel in the labeled
     # batch with label -1, skipped by CE and ECH, seen by the LDS only, and the LDS covers
     # just that batch (the paper's code: map_record_semi_supervised, Crossentropy,
@@ -116,9 +118,10 @@ class TrainConfig:
                 "TrainConfig.loss_weights must be 'as_named' or 'as_coded', "
                 f"got {self.loss_weights!r}"
             )
-        if self.vat_space not in ("normalized", "raw"):
+        if self.vat_space not in ("normalized", "raw", "sky"):
             raise ValueError(
-                f"TrainConfig.vat_space must be 'normalized' or 'raw', got {self.vat_space!r}"
+                "TrainConfig.vat_space must be 'normalized', 'raw' or 'sky', "
+                f"got {self.vat_space!r}"
             )
         if not isinstance(self.flagged_in_batch, bool):
             raise ValueError(

@@ -21,7 +21,7 @@ from flax import nnx
 from rbcore.preprocess import normalize_jax
 from rbcore.train.config import TrainConfig
 from rbcore.train.losses import bce, binary_entropy, exp_hinge_loss, masked_bce
-from rbcore.vat import DEFAULT_EPS, virtual_adversarial_loss
+from rbcore.vat import DEFAULT_EPS, sky_sigma_jax, virtual_adversarial_loss
 
 # Samples per piece of the convolutional layers in a training step (see `conv_in_pieces`): our
 # choice from A/B timing in one process (benchmarks/bench_ab.py; pieces of 64 beat one pass
@@ -97,12 +97,17 @@ def vat_view(vat_space: str, x_raw, x_normalized, logits_of_normalized):
     eps in units of the network's input). "raw": the raw pixels and normalize-then-model, so
     r_adv (L2 norm eps in raw units) is added before the normalization, as the paper's code
     does (model2.py MyModel perturbs the input of `net`, whose first layer is NormalizeSimple).
+    "sky": the normalized inputs divided by each cutout's sky sigma per channel
+    (`rbcore.vat.sky_sigma_jax`), so eps / sqrt(H W C) is a per-pixel RMS in sky sigmas.
     """
     if vat_space == "raw":
         return x_raw, lambda x: logits_of_normalized(normalize_jax(x))
     if vat_space == "normalized":
         return x_normalized, logits_of_normalized
-    raise ValueError(f"vat_space must be 'normalized' or 'raw', got {vat_space!r}")
+    if vat_space == "sky":  # normalized inputs in units of each cutout's sky sigma per channel
+        s = jax.lax.stop_gradient(sky_sigma_jax(x_normalized))
+        return x_normalized / s, lambda z: logits_of_normalized(z * s)
+    raise ValueError(f"vat_space must be 'normalized', 'raw' or 'sky', got {vat_space!r}")
 
 
 def loss_weights(config: TrainConfig, alpha):
