@@ -31,8 +31,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rbcore.files import write_json_atomic
-
 __all__ = [
     "split_5_1_1",
     "treatment_parts",
@@ -202,7 +200,7 @@ def train_recipe(
     """
     from rbcore import recipes
     from rbcore.mislabel.flags import flag_disagreements, sigmoid
-    from rbcore.train.experiment import train_model
+    from rbcore.train.experiment import train_model, write_summary
 
     recipe = recipes.get(name)
     run_dir = Path(run_dir)
@@ -246,8 +244,7 @@ def train_recipe(
                                "epochs_run": len(history),
                                "checkpoint": str(run_dir / "models" / name / part)}  # fmt: skip
     info["train_config"] = config.to_dict()
-    write_json_atomic(run_dir / "models" / name / "recipe_summary.json", info, indent=2,
-                      default=_json_default)  # fmt: skip
+    write_summary(run_dir / "models" / name / "recipe_summary.json", info)
     return info
 
 
@@ -303,11 +300,3 @@ def score_recipe(run_dir, name: str, images, detector_ids=None) -> np.ndarray:
         idx = np.flatnonzero(det == d)
         out[idx] = predict_logits(model, Subset(images, idx))
     return out
-
-
-def _json_default(x):
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    raise TypeError(f"not JSON serializable: {type(x)}")
