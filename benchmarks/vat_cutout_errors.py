@@ -8,8 +8,8 @@ fraction each model gets wrong at the threshold where it keeps 90 % of the reals
 threshold), so one sees which errors remain and whether VAT removes any.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/vat_cutout_errors.py --method supervised \
-        --out /tmp/err_sup.npz      # one process per method, then:
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/vat_cutout_errors.py --report /tmp/err_*.npz
+        --out build/vat/err_sup.npz      # one process per method, then:
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/vat_cutout_errors.py --report build/vat/err_*.npz
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ def main(argv=None) -> None:
     parser.add_argument("--neighbours", action="store_true", help="`neighbour_agreement`")
     parser.add_argument("--pixel-metric", action="store_true", help="`pixel_metric_baselines`")
     parser.add_argument("--json", help="with --report: write the table here")
-    parser.add_argument("--cache-dir", default="/tmp/rbcore_vat_few_labels")
+    parser.add_argument("--cache-dir", default="build/vat/cache")
     args = parser.parse_args(argv)
     cache = Path(args.cache_dir)
     if args.sigma_spread:

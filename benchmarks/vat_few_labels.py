@@ -169,7 +169,7 @@ def main(argv=None) -> None:
                         "vat_raw"], choices=list(METHODS))  # fmt: skip
     parser.add_argument("--eps-scan", action="store_true", help=f"also eps {SCAN_EPS}")
     parser.add_argument("--out", default=str(ROOT / "vat_few_labels.json"))
-    parser.add_argument("--cache-dir", default="/tmp/rbcore_vat_few_labels")
+    parser.add_argument("--cache-dir", default="build/vat/cache")
     parser.add_argument("--report", nargs="+", metavar="JSON", help="print the table of the "
                         "runs in these result files (same setup) and exit")  # fmt: skip
     parser.add_argument("--baseline", metavar="JSON", help="with --report: also show the "
