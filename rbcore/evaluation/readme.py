@@ -22,6 +22,12 @@ week of notebooks/05_deployment_week.ipynb beside the talk's (`rbcore.deploy.rep
 
 rewrites the block between `<!-- real-alerts:start -->` and `<!-- real-alerts:end -->` with
 notebook 06's comparison on held-out ZTF alerts (`rbcore.ztf.compare.real_alerts_markdown`).
+
+    python -m rbcore.evaluation.readme --decomposition benchmarks/decomposition.json --readme README.md
+
+rewrites the block between `<!-- decomposition:start -->` and `<!-- decomposition:end -->`
+with the long CPU run of `benchmarks/decomposition.py` (issue 22): its rows, steps,
+memorization and the paper's claims (`rbcore.study.decomp_report`).
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ WEEK_START = "<!-- week:start -->"
 WEEK_END = "<!-- week:end -->"
 REAL_START = "<!-- real-alerts:start -->"
 REAL_END = "<!-- real-alerts:end -->"
+DECOMP_START = "<!-- decomposition:start -->"
+DECOMP_END = "<!-- decomposition:end -->"
 #: Row names as in the talk's table.
 ROW_NAMES = DISPLAY_NAMES  # the talk's rows, and the clean-label oracle where it was trained
 COLUMNS = (
@@ -242,10 +250,50 @@ def update_readme_real_alerts(readme, report_path, *, command: str | None = None
     )  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command line: `python -m rbcore.evaluation.readme [--metrics|--study|--week|--real-alerts P]... --readme P`.
+def decomposition_block(doc: dict, *, path: str, command: str) -> str:
+    """The long decomposition run's README block: how it was run, its tables, the claims."""
+    from rbcore.study.decomp_report import (
+        claims_markdown,
+        decomposition_markdown,
+        validate_decomposition,
+    )
 
-    Every block given is rewritten; with none of --study, --week and --real-alerts, the
+    validate_decomposition(doc, path)
+    size = doc["sizing"]
+    return "\n".join([
+        f"`{doc['command']}` on {size['machine']['cpu_count']} CPU cores "
+        f"({size['machine']['platform']}): {doc['seconds'] / 3600:.2f} h (estimated "
+        f"{size['estimate_s']['total'] / 3600:.2f} h for a budget of {size['budget_h']} h); "
+        f"training size {size['n_samples']:,} of {size['n_max']:,}; the residual network "
+        f"for {doc['settings']['decomp_complex']['epochs']} epoch(s), the talk's CNN for "
+        f"{size['epochs_max']['simple']}.",
+        "",
+        decomposition_markdown(doc),
+        "",
+        "Against the paper's claims:",
+        "",
+        claims_markdown(doc),
+        "",
+        f"Generated from `{path}` by `{command}`.",
+    ])  # fmt: skip
+
+
+def update_readme_decomposition(readme, path, *, command: str | None = None) -> str:
+    """Replace the decomposition block of `readme` with the long run's JSON (benchmarks/)."""
+    from rbcore.files import read_json
+
+    return _update(
+        readme, path, flag="decomposition", markers=(DECOMP_START, DECOMP_END),
+        load=lambda p: read_json(p, missing="run benchmarks/decomposition.py first"),
+        render=lambda d, p, c: decomposition_block(d, path=p, command=c),
+        command=command, expected="expected benchmarks/decomposition.py's JSON",
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: `python -m rbcore.evaluation.readme [--metrics|--study|--week|--real-alerts|--decomposition P]... --readme P`.
+
+    Every block given is rewritten; with none of the others, the
     results block is rewritten from --metrics (default build/default/run/metrics.json).
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -253,9 +301,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--study", help="noise_study.json: rewrite the study block")
     parser.add_argument("--week", help="deployment_summary.json: rewrite the week block")
     parser.add_argument("--real-alerts", help="real_alerts.json: rewrite the real-alert block")
+    parser.add_argument(
+        "--decomposition", help="benchmarks/decomposition.py's JSON: rewrite its block"
+    )
     parser.add_argument("--readme", default="README.md")
     args = parser.parse_args(argv)
-    blocks = (args.study, args.week, args.real_alerts)
+    blocks = (args.study, args.week, args.real_alerts, args.decomposition)
     if args.metrics is None and not any(blocks):
         args.metrics = "build/default/run/metrics.json"
     for path, update, what in (
@@ -263,6 +314,7 @@ def main(argv: list[str] | None = None) -> None:
         (args.study, update_readme_study, "study"),
         (args.week, update_readme_week, "week"),
         (args.real_alerts, update_readme_real_alerts, "real-alert"),
+        (args.decomposition, update_readme_decomposition, "decomposition"),
     ):
         if path:
             update(args.readme, path)

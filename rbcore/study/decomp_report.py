@@ -16,12 +16,34 @@ Schema (read by our checks; the long run's JSON, benchmarks/decomposition.py, ha
 
 from __future__ import annotations
 
-__all__ = ["DECOMPOSITION_KEYS", "STEP_KEYS", "MEMORIZATION_KEYS", "validate_decomposition",
-           "decomposition_markdown"]  # fmt: skip
+__all__ = ["DECOMPOSITION_KEYS", "STEP_KEYS", "MEMORIZATION_KEYS", "TALK_FPR", "PAPER_FPR",
+           "CLAIMS", "validate_decomposition", "decomposition_markdown", "step_verdict",
+           "claims_markdown"]  # fmt: skip
 
 DECOMPOSITION_KEYS = ("auc", "fpr_at_tpr90", "fpr_at_tpr90_seeds", "pauc", "n_labeled", "seconds")
 STEP_KEYS = ("from", "to", "ratio", "ratio_ci", "detectable_ratio")
 MEMORIZATION_KEYS = ("epoch", "fit_wrong", "fit_right")
+
+#: FPR at TPR 0.9 on Tomo-e's real test set: the talk's table ("Evaluation with actual test
+#: dataset", ../shared/seed/: Current 0.00916, VAT 0.00065) and the paper's final model
+#: (Takahashi et al. 2022, PASJ 74, 946: 2e-4).
+TALK_FPR = {"current": 0.00916, "vat": 0.00065}
+PAPER_FPR = 2e-4
+#: The paper's claims, each read as steps of `rbcore.study.decomp_run.STEPS` (from, to); the
+#: third entry is the ratio the talk / paper report for it (None: they report none).
+CLAIMS = (
+    ("the new model lowers the FPR at TPR 0.9 (talk: 0.00916 -> 0.00065; paper: 2e-4)",
+     (("talk_current", "complex_unlabeled_vat"),),
+     (TALK_FPR["current"] / TALK_FPR["vat"], TALK_FPR["current"] / PAPER_FPR)),
+    ("the flagged labels, removed or unlabeled with VAT, are where the gain comes from",
+     (("complex_all", "complex_removed"), ("complex_removed", "complex_unlabeled_vat")), None),
+    ("pooling the detectors (all) rather than one model each is not what matters",
+     (("talk_current", "simple_all"),), None),
+    ("the residual network and its ranking loss", (("simple_all", "complex_all"),
+                                                   ("complex_all", "complex_all_ech")), None),
+    ("label noise costs the classifier (distance to true labels)",
+     (("complex_unlabeled_vat", "complex_oracle"), ("simple_all", "simple_oracle")), None),
+)  # fmt: skip
 
 
 def validate_decomposition(study: dict, source: str = "noise_study") -> None:
@@ -63,6 +85,11 @@ def _f(v) -> str:
     return f"{v:.2e}" if v != 0 and abs(v) < 0.01 else f"{v:.4g}"
 
 
+def _n(v) -> str:
+    """A count with thousands separators, '?' where the JSON lacks it."""
+    return "?" if v is None else f"{v:,}"
+
+
 def _ci(e: dict) -> str:
     lo, hi = e["ci95"]
     return f"{_f(e['value'])} [{_f(lo)}, {_f(hi)}]"
@@ -73,9 +100,9 @@ def decomposition_markdown(study: dict) -> str:
     notes = study.get("decomposition_notes", {})
     counts = notes.get("test_counts", {})
     lines = [
-        f"Test set: {counts.get('n_real', '?'):,} real, {counts.get('n_bogus', '?'):,} bogus "
-        f"({notes.get('test', '?')}); training rows {notes.get('n_train', '?'):,}, of which "
-        f"{notes.get('n_wrong_train', '?'):,} wrong labels and {notes.get('n_flagged_train', '?'):,} "
+        f"Test set: {_n(counts.get('n_real'))} real, {_n(counts.get('n_bogus'))} bogus "
+        f"({notes.get('test', '?')}); training rows {_n(notes.get('n_train'))}, of which "
+        f"{_n(notes.get('n_wrong_train'))} wrong labels and {_n(notes.get('n_flagged_train'))} "
         "flagged. Brackets: bootstrap 95 % intervals of the first seed.",
         "",
         "| row | labels used | AUC | FPR @ TPR 0.9 | FPR over seeds: mean [min, max] (n) "
@@ -111,4 +138,79 @@ def decomposition_markdown(study: dict) -> str:
             last = curve[-1]
             lines.append(f"| `{row}` | {last['epoch']} | {_f(last['fit_wrong'])} "
                          f"(of {last.get('n_wrong', '?')}) | {_f(last['fit_right'])} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def step_verdict(step: dict) -> str:
+    """One step's result in words: a gain, a loss, or the largest effect the design rules out.
+
+    A step passes when its 95 % interval excludes 1 (`rbcore.study.steps`); otherwise it says
+    the ratio the design would have detected with probability 0.8 (`detectable_ratio`).
+    """
+    r, ci, det, passes = (
+        step["ratio"],
+        step["ratio_ci"],
+        step["detectable_ratio"],
+        step.get("passes"),
+    )
+    floored = " (an FPR of 0 floored at half a bogus)" if step.get("floored") else ""
+    if passes is None or ci is None:
+        return f"ratio {_f(r)}: no seed variance, no claim{floored}"
+    where = f"[{_f(ci[0])}, {_f(ci[1])}]"
+    if passes and r > 1:
+        return f"fewer false positives: x{_f(r)} {where}{floored}"
+    if passes:
+        return f"more false positives: x{_f(1 / r)} {where}{floored}"
+    return (f"no difference shown: ratio {_f(r)} {where}; the design would have seen "
+            f"x{_f(det)} (power 0.8){floored}")  # fmt: skip
+
+
+def claims_markdown(study: dict) -> str:
+    """The paper's claims (`CLAIMS`) against the steps measured, the largest gain, the talk rows.
+
+    Every sentence is computed from `study` (noise_study.json or the long run's JSON); a
+    claim whose steps were not run says so.
+    """
+    steps = {(s["from"], s["to"]): s for s in study["steps"]}
+    dec = study["decomposition"]
+    lines = ["| the paper's claim | step | measured FPR ratio (from / to) | talk / paper | verdict |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for claim, pairs, reported in CLAIMS:
+        for a, b in pairs:
+            s = steps.get((a, b))
+            rep = "–" if reported is None else f"{_f(reported[0])} / {_f(reported[1])}"
+            if s is None:
+                lines.append(f"| {claim} | `{a}` → `{b}` | – | {rep} | not run at this size |")
+                continue
+            lines.append(f"| {claim} | `{a}` → `{b}` | {_f(s['ratio'])} | {rep} "
+                         f"| {step_verdict(s)} |")  # fmt: skip
+    # The method's own steps: not the distance to the oracle, not the whole change at once.
+    gains = [s for s in study["steps"] if s.get("passes") and s["ratio"] > 1
+             and "oracle" not in s["to"] and (s["from"], s["to"]) != ("talk_current", "complex_unlabeled_vat")]  # fmt: skip
+    lines.append("")
+    if gains:
+        best = max(gains, key=lambda s: s["ratio"])
+        lines.append(f"The step that brings most of the gain: {best.get('what', '')} "
+                     f"(`{best['from']}` → `{best['to']}`), {step_verdict(best)}.")  # fmt: skip
+    else:
+        dets = [s["detectable_ratio"] for s in study["steps"] if s.get("detectable_ratio")]
+        rule = (f" the design rules out effects larger than x{_f(min(dets))} to x{_f(max(dets))} "
+                "(the detectable ratio of each step, power 0.8)" if dets else "")  # fmt: skip
+        lines.append(
+            f"No step of the method passes the claims test;{rule or ' no step has a seed variance'}."
+        )
+    aa = study.get("aa_check")
+    if aa:
+        lines.append(f"The A/A check (`{aa['row']}` against itself at other seeds): "
+                     f"{step_verdict(aa)} — it {'passes, so the test is too lenient' if aa.get('passes') else 'does not pass, as it must'}.")  # fmt: skip
+    for row, talk, name in (
+        ("talk_current", TALK_FPR["current"], "the talk's Current model"),
+        ("complex_unlabeled_vat", TALK_FPR["vat"], "the talk's VAT model"),
+    ):
+        if row in dec:
+            e = dec[row]["fpr_at_tpr90"]
+            lo, hi = e["ci95"]
+            inside = "inside" if lo <= talk <= hi else "outside"
+            lines.append(f"`{row}`: FPR at TPR 0.9 {_ci(e)} (first seed); {name}: {_f(talk)}, "
+                         f"{inside} the interval (measured, never tuned).")  # fmt: skip
     return "\n".join(lines)

@@ -204,6 +204,25 @@ def _sweep_lines(study: dict) -> list[str]:
     return lines
 
 
+def _decomposition_lines(study: dict) -> list[str]:
+    """The decomposition of notebook 07 (issue 22): rows, steps, memorization, the claims."""
+    from rbcore.study.decomp_report import claims_markdown, decomposition_markdown
+
+    return [
+        "The decomposition (issue 22): where the paper's gain comes from, at this profile's "
+        "sizes (rows not run here are in `benchmarks/decomposition.py`'s long run below); a "
+        "step passes when its 95 % interval (paired test-set bootstrap and training seeds) "
+        "excludes 1; figures [07_decomposition](figures/07_decomposition.png), "
+        "[07_memorization](figures/07_memorization.png):",
+        "",
+        decomposition_markdown(study),
+        "",
+        "Against the paper's claims:",
+        "",
+        claims_markdown(study),
+    ]
+
+
 def study_markdown(study: dict, *, study_path: str, command: str) -> str:
     """The README's study block: the ablation, the claims test and the sweep, with commands."""
     counts = study.get("test_counts", {})
@@ -222,6 +241,8 @@ def study_markdown(study: dict, *, study_path: str, command: str) -> str:
         "",
         *_claims_lines(study),
     ]
+    if "decomposition" in study:
+        lines += ["", *_decomposition_lines(study)]
     if study["sweep"]:
         lines += [
             "",
