@@ -5,8 +5,10 @@ profile; the residual network costs ~30x the talk's CNN per sample, so its rows 
 than `make run` can give. This script runs every row (talk_current ... complex_oracle, the
 A/A row at twice the seeds) on the run's data at the largest training size whose estimate
 fits `--budget-h`, and writes the same JSON keys as noise_study.json ("decomposition",
-"steps", "memorization", plus "aa_check", "decomposition_notes" and "sizing") and a short
-markdown report:
+"steps", "memorization", plus "aa_check", "decomposition_notes" and "sizing"), a short
+markdown report with the paper's claims against the steps, and two figures
+(FIGURES_DIR/decomposition_long_steps, _memorization; `--report-only` rewrites these from
+the JSON):
 
     nice .venv/bin/python benchmarks/decomposition.py --run-dir build/default/run \
         [--budget-h 2.5] [--n-samples N] [--estimate-only]
@@ -47,8 +49,11 @@ from rbcore.study.decomposition import DECOMP_ROWS
 #: epoch costs ~48x (CE) to ~79x (VAT) the CNN's per sample, measured 2026-12-06), the talk-CNN
 #: rows at notebook 03's epochs; a test set of 3,000 reals and 30,000 bogus (the 18 residual-
 #: network models score it at ~1/13 of the CNN's rate).
+#: The talk-CNN rows' batch is 32, not notebook 03's 64: at a few thousand samples the `each`
+#: row's detectors hold ~60 training samples each (84 detectors), fewer than one batch of 64
+#: (the first run, 2026-12-06, stopped there at 6,000 samples).
 LONG = dict(
-    decomp_rows=None, decomp_simple_batch=64, decomp_n_seeds=3, decomp_complex_seeds=3,
+    decomp_rows=None, decomp_simple_batch=32, decomp_n_seeds=3, decomp_complex_seeds=3,
     decomp_each_seeds=1,
     decomp_epochs_simple=None,
     decomp_complex=dict(epochs=4, patience=10), decomp_test_real=3_000,
@@ -114,9 +119,18 @@ def main(argv=None) -> None:
                         help="seeds of the residual-network rows (default 3); fewer buy a "
                         "larger size, the rows at one seed taking the pooled seed variance")  # fmt: skip
     parser.add_argument("--estimate-only", action="store_true", help="size it, train nothing")
+    parser.add_argument("--figures-dir", default="figures")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite OUT/decomposition.md and the figures from OUT/decomposition.json")  # fmt: skip
     args = parser.parse_args(argv)
     run_dir = Path(args.run_dir)
     out = Path(args.out) if args.out else run_dir / "study" / "decomposition_long"
+    if args.report_only:
+        path = out / "decomposition.json"
+        if not path.exists():
+            raise SystemExit(f"{path}: no finished run to report (run without --report-only)")
+        write_report(out, json.loads(path.read_text()), Path(args.figures_dir))
+        return
     out.mkdir(parents=True, exist_ok=True)
     simple = st.notebook03_settings(run_dir)["base"]
     survey = read_survey_config(run_dir)
@@ -138,14 +152,31 @@ def main(argv=None) -> None:
     st.validate_decomposition(result, str(out / "decomposition.json"))
     write_json_atomic(out / "decomposition.json", result, indent=2, trailing_newline=True,
                       default=str)  # fmt: skip
+    write_report(out, result, Path(args.figures_dir))
+
+
+def write_report(out: Path, result: dict, figures_dir: Path) -> None:
+    """OUT/decomposition.md (tables and the paper's claims) and the two figures."""
+    from rbcore import plotting
+    from rbcore.study.decomp_report import claims_markdown
+
+    size = result["sizing"]
     report = "\n".join([
         "# The decomposition (issue 22), long CPU run", "",
-        f"Command: `{command}`; machine: {size['machine']}; {result['seconds'] / 3600:.2f} h "
-        f"(estimated {size['estimate_s']['total'] / 3600:.2f} h); training size "
-        f"{size['n_samples']:,}.", "",
+        f"Command: `{result['command']}`; machine: {size['machine']}; "
+        f"{result['seconds'] / 3600:.2f} h (estimated {size['estimate_s']['total'] / 3600:.2f} h); "
+        f"training size {size['n_samples']:,}. Figures: "
+        f"`{figures_dir}/decomposition_long_steps.png`, "
+        f"`{figures_dir}/decomposition_long_memorization.png`.", "",
         st.decomposition_markdown(result), "",
+        "## Against the paper's claims", "",
+        claims_markdown(result), "",
     ])  # fmt: skip
     write_text_atomic(out / "decomposition.md", report)
+    fig = plotting.decomposition_steps(result["steps"], aa=result.get("aa_check"))
+    plotting.save_figure(fig, figures_dir, "decomposition_long_steps")
+    fig = plotting.memorization_curves(result["memorization"])
+    plotting.save_figure(fig, figures_dir, "decomposition_long_memorization")
     print(report)
 
 

@@ -51,7 +51,8 @@ def test_claims_name_the_largest_passing_step_of_the_method():
     ]  # fmt: skip
     text = claims_markdown(_study(steps))
     assert "most of the gain: removed -> VAT" in text
-    assert "not run at this size" in text  # simple_all -> complex_all was not run
+    assert "not run at these sizes) | `talk_current` → `simple_all`" not in text
+    assert "`simple_all` → `complex_all`" in text.split("not run at these sizes)")[1]
     assert "does not pass, as it must" in text  # the A/A check
     # talk_current's interval [0.005, 0.012] holds the talk's 0.00916; the VAT row's does not.
     assert "the talk's Current model: 9.16e-03, inside" in text
