@@ -167,6 +167,10 @@ def test_ctrl_c_during_score_one_line_status_130_no_output(ckpt_dir, tmp_path):
         [sys.executable, "-m", "rbcore", "score", "--checkpoint", str(ckpt_dir), "--input",
          str(path), "--output", str(out), "--batch-size", "64"],
         cwd=REPO, stderr=subprocess.PIPE, text=True,
+        # A job started in the background of a non-interactive shell inherits SIGINT ignored
+        # (POSIX), and Python then installs no KeyboardInterrupt: the child gets the default
+        # disposition back, as at a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     seen = ""
     deadline = time.monotonic() + 120

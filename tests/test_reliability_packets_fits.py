@@ -112,10 +112,15 @@ def test_packet_writer_ctrl_c_one_line_status_130_no_output(tmp_path, capsys, mo
         return real(rec, **kwargs)
 
     monkeypatch.setattr(packets_module, "packet_to_alert", interrupted)
+    # As at a terminal: under a background job of a non-interactive shell SIGINT is inherited
+    # ignored (POSIX) and os.kill would do nothing.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         status = main(["--input", str(tmp_path / "a.avro"), "--output", str(tmp_path / "o.npz")])
     except KeyboardInterrupt:
         pytest.fail("Ctrl-C escaped the packet writer as a KeyboardInterrupt traceback")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert status == 130
     err = capsys.readouterr().err.strip()
     assert err == "rbcore.ztf.packets: interrupted; no output written", err
