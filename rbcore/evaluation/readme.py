@@ -265,7 +265,8 @@ def decomposition_block(doc: dict, *, path: str, command: str) -> str:
         f"({size['machine']['platform']}): {doc['seconds'] / 3600:.2f} h (estimated "
         f"{size['estimate_s']['total'] / 3600:.2f} h for a budget of {size['budget_h']} h); "
         f"training size {size['n_samples']:,} of {size['n_max']:,}; the residual network "
-        f"for {doc['settings']['decomp_complex']['epochs']} epoch(s), the talk's CNN for "
+        f"for {doc['settings']['decomp_complex']['epochs']} epoch(s) with "
+        f"{doc['settings']['decomp_complex'].get('optimizer', 'the paper code’s SGD')}, the talk's CNN for "
         f"{size['epochs_max']['simple']}.",
         "",
         decomposition_markdown(doc),
