@@ -69,6 +69,12 @@ def test_claims_without_a_passing_step_say_what_the_design_rules_out():
     )
 
 
+def test_claims_without_seed_variance_make_no_claim():
+    text = claims_markdown(_study([_step("complex_all", "complex_removed", 1.2, None, None)]))
+    assert "No step of the method passes the claims test; no step has a seed variance." in text
+    assert "no seed variance, no claim" in text
+
+
 def test_readme_decomposition_block(tmp_path):
     doc = _study([_step("complex_all", "complex_removed", 1.2, [0.7, 2.0], 2.5)])
     doc.update(command="python benchmarks/decomposition.py --budget-h 1", seconds=3600.0,

@@ -198,9 +198,11 @@ def claims_markdown(study: dict) -> str:
                      f"(`{best['from']}` → `{best['to']}`), {step_verdict(best)}.")  # fmt: skip
     else:
         dets = [s["detectable_ratio"] for s in study["steps"] if s.get("detectable_ratio")]
-        span = f"x{_f(min(dets))}" + (f" to x{_f(max(dets))}" if max(dets) > min(dets) else "")
-        rule = (f" the design rules out effects larger than {span} "
-                "(the detectable ratio of each step, power 0.8)" if dets else "")  # fmt: skip
+        rule = ""
+        if dets:
+            span = f"x{_f(min(dets))}" + (f" to x{_f(max(dets))}" if max(dets) > min(dets) else "")
+            rule = (f" the design rules out effects larger than {span} "
+                    "(the detectable ratio of each step, power 0.8)")  # fmt: skip
         lines.append(
             f"No step of the method passes the claims test;{rule or ' no step has a seed variance'}."
         )
