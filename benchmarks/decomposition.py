@@ -165,7 +165,7 @@ def main(argv=None) -> None:
 def write_report(out: Path, result: dict, figures_dir: Path) -> None:
     """OUT/decomposition.md (tables and the paper's claims) and the two figures."""
     from rbcore import plotting
-    from rbcore.study.decomp_report import claims_markdown
+    from rbcore.study.decomp_report import decomposition_report
 
     size = result["sizing"]
     report = "\n".join([
@@ -174,9 +174,7 @@ def write_report(out: Path, result: dict, figures_dir: Path) -> None:
         f"{result['seconds'] / 3600:.2f} h (estimated {size['estimate_s']['total'] / 3600:.2f} h); "
         f"training size {size['n_samples']:,}. Figures: "
         f"`{figures_dir}/{out.name}_steps.png`, `{figures_dir}/{out.name}_memorization.png`.", "",
-        st.decomposition_markdown(result), "",
-        "## Against the paper's claims", "",
-        claims_markdown(result), "",
+        decomposition_report(result, heading="## Against the paper's claims"), "",
     ])  # fmt: skip
     write_text_atomic(out / "decomposition.md", report)
     fig = plotting.decomposition_steps(result["steps"], aa=result.get("aa_check"))

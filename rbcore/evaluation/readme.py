@@ -252,11 +252,7 @@ def update_readme_real_alerts(readme, report_path, *, command: str | None = None
 
 def decomposition_block(doc: dict, *, path: str, command: str) -> str:
     """The long decomposition run's README block: how it was run, its tables, the claims."""
-    from rbcore.study.decomp_report import (
-        claims_markdown,
-        decomposition_markdown,
-        validate_decomposition,
-    )
+    from rbcore.study.decomp_report import decomposition_report, validate_decomposition
 
     validate_decomposition(doc, path)
     size = doc["sizing"]
@@ -269,11 +265,7 @@ def decomposition_block(doc: dict, *, path: str, command: str) -> str:
         f"{doc['settings']['decomp_complex'].get('optimizer', 'the paper code’s SGD')}, the talk's CNN for "
         f"{size['epochs_max']['simple']}.",
         "",
-        decomposition_markdown(doc),
-        "",
-        "Against the paper's claims:",
-        "",
-        claims_markdown(doc),
+        decomposition_report(doc),
         "",
         f"Generated from `{path}` by `{command}`.",
     ])  # fmt: skip

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 __all__ = ["DECOMPOSITION_KEYS", "STEP_KEYS", "MEMORIZATION_KEYS", "TALK_FPR", "PAPER_FPR",
            "CLAIMS", "validate_decomposition", "decomposition_markdown", "step_verdict",
-           "claims_markdown"]  # fmt: skip
+           "claims_markdown", "decomposition_report"]  # fmt: skip
 
 DECOMPOSITION_KEYS = ("auc", "fpr_at_tpr90", "fpr_at_tpr90_seeds", "pauc", "n_labeled", "seconds")
 STEP_KEYS = ("from", "to", "ratio", "ratio_ci", "detectable_ratio")
@@ -221,3 +221,8 @@ def claims_markdown(study: dict) -> str:
             lines.append(f"`{row}`: FPR at TPR 0.9 {_ci(e)} (first seed); {name}: {_f(talk)}, "
                          f"{inside} the interval (measured, never tuned).")  # fmt: skip
     return "\n".join(lines)
+
+
+def decomposition_report(study: dict, heading: str = "Against the paper's claims:") -> str:
+    """The decomposition's tables, then `heading` and the claims (README blocks, the long run)."""
+    return "\n".join([decomposition_markdown(study), "", heading, "", claims_markdown(study)])

@@ -206,7 +206,7 @@ def _sweep_lines(study: dict) -> list[str]:
 
 def _decomposition_lines(study: dict) -> list[str]:
     """The decomposition of notebook 07 (issue 22): rows, steps, memorization, the claims."""
-    from rbcore.study.decomp_report import claims_markdown, decomposition_markdown
+    from rbcore.study.decomp_report import decomposition_report
 
     return [
         "The decomposition (issue 22): where the paper's gain comes from, at this profile's "
@@ -215,11 +215,7 @@ def _decomposition_lines(study: dict) -> list[str]:
         "excludes 1; figures [07_decomposition](figures/07_decomposition.png), "
         "[07_memorization](figures/07_memorization.png):",
         "",
-        decomposition_markdown(study),
-        "",
-        "Against the paper's claims:",
-        "",
-        claims_markdown(study),
+        decomposition_report(study),
     ]
 
 
